@@ -1,0 +1,87 @@
+//! KMS errors, named as AWS KMS names them.
+
+use std::fmt;
+
+use crate::error::ErrorKind;
+
+/// The AWS error names the KMS core returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KmsErrorKind {
+    /// The key, alias or ARN does not exist.
+    NotFoundException,
+    /// The key is disabled.
+    DisabledException,
+    /// The key's state does not allow the operation.
+    KMSInvalidStateException,
+    /// The ciphertext or its encryption context is wrong or tampered.
+    InvalidCiphertextException,
+    /// The key id given does not match the ciphertext's key.
+    IncorrectKeyException,
+    /// The key's usage does not allow the operation.
+    InvalidKeyUsageException,
+    /// A request field is invalid.
+    ValidationException,
+    /// The alias already exists.
+    AlreadyExistsException,
+    /// The operation is not supported for this key.
+    UnsupportedOperationException,
+    /// The key store failed.
+    KMSInternalException,
+}
+
+impl KmsErrorKind {
+    /// The AWS error name, as in the `__type` field of a KMS error response.
+    pub fn name(self) -> &'static str {
+        match self {
+            KmsErrorKind::NotFoundException => "NotFoundException",
+            KmsErrorKind::DisabledException => "DisabledException",
+            KmsErrorKind::KMSInvalidStateException => "KMSInvalidStateException",
+            KmsErrorKind::InvalidCiphertextException => "InvalidCiphertextException",
+            KmsErrorKind::IncorrectKeyException => "IncorrectKeyException",
+            KmsErrorKind::InvalidKeyUsageException => "InvalidKeyUsageException",
+            KmsErrorKind::ValidationException => "ValidationException",
+            KmsErrorKind::AlreadyExistsException => "AlreadyExistsException",
+            KmsErrorKind::UnsupportedOperationException => "UnsupportedOperationException",
+            KmsErrorKind::KMSInternalException => "KMSInternalException",
+        }
+    }
+}
+
+/// An error from the KMS core: an AWS error name and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsError {
+    /// The AWS error name.
+    pub kind: KmsErrorKind,
+    /// The human-readable message (never key material).
+    pub message: String,
+}
+
+impl KmsError {
+    /// Makes an error of `kind` with `message`.
+    pub fn new(kind: KmsErrorKind, message: impl Into<String>) -> Self {
+        KmsError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// How the CLI classifies this error.
+    pub fn error_kind(&self) -> ErrorKind {
+        match self.kind {
+            KmsErrorKind::InvalidCiphertextException | KmsErrorKind::IncorrectKeyException => {
+                ErrorKind::Integrity
+            }
+            KmsErrorKind::ValidationException => ErrorKind::Usage,
+            _ => ErrorKind::KeyService,
+        }
+    }
+}
+
+impl fmt::Display for KmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.message)
+    }
+}
+
+impl std::error::Error for KmsError {}

@@ -1,0 +1,5 @@
+//! The KMS core: a local key service with AWS KMS semantics.
+
+mod error;
+
+pub use error::{KmsError, KmsErrorKind};

@@ -1,0 +1,24 @@
+//! envelope: envelope encryption in the AWS Encryption SDK (ESDK) message format.
+//!
+//! Layers, with data flowing one way:
+//!
+//! * [`format`]: the pure byte codec of the ESDK message format (no I/O, no crypto).
+//! * [`crypto`]: thin wrappers over aws-lc-rs (AES-GCM, HKDF, ECDSA, RSA).
+//! * [`keyring`]: raw AES, raw RSA, KMS and multi keyrings that wrap data keys.
+//! * [`stream`]: the sans-I/O encrypt/decrypt engine, its `Read`/`Write` adapters
+//!   and one-shot helpers.
+//! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
+//!   behind the [`kms::Kms`] trait.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod keyring;
+pub mod kms;
+pub mod stream;
+
+pub use error::{Error, ErrorKind, Result};
+pub use format::context::EncryptionContext;
+pub use format::suite::{AlgorithmSuite, CommitmentPolicy};
