@@ -22,3 +22,4 @@ pub mod stream;
 pub use error::{Error, ErrorKind, Result};
 pub use format::context::EncryptionContext;
 pub use format::suite::{AlgorithmSuite, CommitmentPolicy};
+pub use stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};

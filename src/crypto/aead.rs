@@ -61,6 +61,51 @@ impl AesGcm {
     }
 }
 
+impl AesGcm {
+    /// Encrypts `plaintext` into `ciphertext` (same length) and writes the tag.
+    pub fn seal_to(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        ciphertext: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<()> {
+        self.key
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                plaintext,
+                ciphertext,
+                &[],
+                tag,
+            )
+            .map_err(|_| Error::Crypto("AES-GCM seal failed"))
+    }
+
+    /// Decrypts `ciphertext` with its detached `tag` into `plaintext` (same
+    /// length). Returns false if the tag fails; `plaintext` must then be
+    /// discarded (the caller wipes it).
+    pub fn open_to(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+        plaintext: &mut [u8],
+    ) -> bool {
+        self.key
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(*iv),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                plaintext,
+            )
+            .is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! every secret in a buffer that is zeroized on drop.
 
 pub mod aead;
+pub mod kdf;
+pub mod signature;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;

@@ -128,6 +128,11 @@ impl<'a> Cursor<'a> {
         self.take(n)
     }
 
+    /// The first `len` bytes of the buffer (already read).
+    pub(crate) fn prefix(&self, len: usize) -> &'a [u8] {
+        &self.buf[..len.min(self.buf.len())]
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
     }

@@ -1,1 +1,127 @@
-//! The streaming engine.
+//! The streaming engine: encrypt and decrypt input of any size in memory
+//! bounded by the frame length.
+//!
+//! The core is sans-I/O: [`Encryptor`] and [`Decryptor`] take byte slices and
+//! append to a `Vec<u8>`. On top of it sit the `std::io` adapters
+//! ([`EncryptingWriter`], [`DecryptingReader`], [`encrypt_stream`],
+//! [`decrypt_stream`]) and one-shot helpers for byte slices ([`encrypt`],
+//! [`decrypt`]). Each frame is sealed and opened by [`FrameCipher`], a pure
+//! function of key, message id, sequence number and bytes.
+
+mod decryptor;
+mod encryptor;
+mod frame;
+mod io;
+mod materials;
+
+pub use decryptor::Decryptor;
+pub use encryptor::Encryptor;
+pub use frame::FrameCipher;
+pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
+
+use zeroize::Zeroizing;
+
+use crate::error::Result;
+use crate::format::context::EncryptionContext;
+use crate::format::header::Header;
+use crate::format::suite::{AlgorithmSuite, CommitmentPolicy};
+use crate::format::Limits;
+use crate::keyring::Keyring;
+
+/// The default frame length: 64 KiB.
+pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
+
+/// How to encrypt.
+#[derive(Debug, Clone)]
+pub struct EncryptOptions {
+    /// The suite; `None` picks the policy's default (0x0578 under REQUIRE_*).
+    pub suite: Option<&'static AlgorithmSuite>,
+    /// Plaintext bytes per frame, 1 to 2^31-1.
+    pub frame_length: u32,
+    /// Which suites may be used.
+    pub commitment_policy: CommitmentPolicy,
+    /// Pairs bound to the message; keys may not start with `aws-crypto-`.
+    pub encryption_context: EncryptionContext,
+    /// Keys of the context that are authenticated but not stored in the
+    /// header; the decryptor must supply those pairs again.
+    pub required_encryption_context_keys: Vec<String>,
+    /// Fail if the keyrings produce more encrypted data keys than this.
+    pub max_encrypted_data_keys: Option<u16>,
+}
+
+impl Default for EncryptOptions {
+    fn default() -> Self {
+        EncryptOptions {
+            suite: None,
+            frame_length: DEFAULT_FRAME_LENGTH,
+            commitment_policy: CommitmentPolicy::default(),
+            encryption_context: EncryptionContext::new(),
+            required_encryption_context_keys: Vec::new(),
+            max_encrypted_data_keys: None,
+        }
+    }
+}
+
+/// How to decrypt.
+#[derive(Debug, Clone, Default)]
+pub struct DecryptOptions {
+    /// Which suites are accepted.
+    pub commitment_policy: CommitmentPolicy,
+    /// Pairs the caller expects. Each must match the header's value where the
+    /// header has the key; pairs the header lacks are the required-only pairs
+    /// of a required-encryption-context message.
+    pub reproduced_encryption_context: EncryptionContext,
+    /// Fail as soon as a header declares more encrypted data keys than this.
+    pub max_encrypted_data_keys: Option<u16>,
+    /// Refuse signed messages right after the header is parsed.
+    pub unsigned_only: bool,
+    /// Parser size limits.
+    pub limits: Limits,
+}
+
+/// A decrypted message.
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The authenticated header.
+    pub header: Header,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+/// Encrypts a byte slice into a complete message.
+pub fn encrypt(keyring: &dyn Keyring, opts: &EncryptOptions, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = Encryptor::new(keyring, opts)?;
+    let frames = plaintext.len() / (opts.frame_length as usize).max(1) + 1;
+    let mut out = Vec::with_capacity(enc.header().len() + plaintext.len() + frames * 40 + 110);
+    enc.update(plaintext, &mut out)?;
+    enc.finish(&mut out)?;
+    Ok(out)
+}
+
+/// Decrypts a complete message. Nothing is returned unless every check,
+/// signature included, has passed.
+pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> Result<Decrypted> {
+    let mut dec = Decryptor::new(keyring, opts.clone());
+    let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
+    dec.update(message, &mut out)?;
+    dec.finish()?;
+    let header = dec
+        .header()
+        .cloned()
+        .ok_or(crate::Error::Truncated(crate::error::Part::Header))?;
+    Ok(Decrypted {
+        plaintext: std::mem::take(&mut *out),
+        header,
+    })
+}
+
+#[cfg(test)]
+mod tests;

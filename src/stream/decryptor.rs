@@ -1,0 +1,308 @@
+//! The sans-I/O decryptor: message bytes in, verified plaintext out.
+//!
+//! Release rules, enforced here so that every adapter inherits them:
+//! * a frame's plaintext is released only after its tag verifies;
+//! * for signing suites, the final frame (or non-framed body) is held until
+//!   the footer signature verifies;
+//! * any byte after the end of the message is an error.
+
+use zeroize::Zeroizing;
+
+use super::materials::prepare_decrypt;
+use super::materials::DecryptSetup;
+use super::DecryptOptions;
+use crate::crypto::signature;
+use crate::error::{Error, Part, Result};
+use crate::format::body::{self, BlockKind, FrameHeader, NonFramedHeader};
+use crate::format::header::{self, ContentType, Header};
+use crate::format::Parsed;
+use crate::keyring::Keyring;
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Header,
+    FrameHeader,
+    Frame(FrameHeader),
+    NonFramedHeader,
+    NonFramed(NonFramedHeader),
+    Footer,
+    Done,
+}
+
+/// Decrypts an ESDK message fed in pieces of any size.
+pub struct Decryptor<'k> {
+    keyring: &'k dyn Keyring,
+    opts: DecryptOptions,
+    state: State,
+    header: Option<Header>,
+    setup: Option<DecryptSetup>,
+    /// Input not yet consumed (only when a piece ends mid-structure).
+    buf: Vec<u8>,
+    /// Bytes the current structure needs at least before a retry is useful.
+    need: usize,
+    next_seq: u32,
+    /// Final-frame plaintext of a signed message, held until the signature verifies.
+    held: Zeroizing<Vec<u8>>,
+    consumed: u64,
+}
+
+impl std::fmt::Debug for Decryptor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decryptor")
+            .field("state", &self.state)
+            .field("consumed", &self.consumed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'k> Decryptor<'k> {
+    /// A decryptor that will ask `keyring` for the data key once the header is read.
+    pub fn new(keyring: &'k dyn Keyring, opts: DecryptOptions) -> Self {
+        Decryptor {
+            keyring,
+            opts,
+            state: State::Header,
+            header: None,
+            setup: None,
+            buf: Vec::new(),
+            need: 1,
+            next_seq: 1,
+            held: Zeroizing::new(Vec::new()),
+            consumed: 0,
+        }
+    }
+
+    /// The header, once it has been parsed and authenticated.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Whether the whole message (footer included) has been read and verified.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Total message bytes consumed so far.
+    pub fn bytes_consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Feeds message bytes, appending any plaintext that is now releasable to `out`.
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if input.is_empty() {
+            return Ok(());
+        }
+        if matches!(self.state, State::Done) {
+            return Err(Error::TrailingData);
+        }
+        if self.buf.is_empty() {
+            // Fast path: work straight from the caller's bytes, keep the rest.
+            let n = self.process(input, out)?;
+            self.buf.extend_from_slice(&input[n..]);
+        } else {
+            self.buf.extend_from_slice(input);
+            if self.buf.len() >= self.need {
+                let buf = std::mem::take(&mut self.buf);
+                let r = self.process(&buf, out);
+                self.buf = buf;
+                let n = r?;
+                self.buf.drain(..n);
+            }
+        }
+        if matches!(self.state, State::Done) && !self.buf.is_empty() {
+            return Err(Error::TrailingData);
+        }
+        Ok(())
+    }
+
+    /// Signals the end of input: fails unless the message was complete.
+    pub fn finish(&mut self) -> Result<()> {
+        let part = match self.state {
+            State::Done if self.buf.is_empty() => return Ok(()),
+            State::Done => return Err(Error::TrailingData),
+            State::Header => Part::Header,
+            State::FrameHeader => Part::Frame(self.next_seq),
+            State::Frame(fh) => Part::Frame(fh.seq),
+            State::NonFramedHeader | State::NonFramed(_) => Part::Body,
+            State::Footer => Part::Footer,
+        };
+        Err(Error::Truncated(part))
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
+        if let Some((h, _)) = self.setup.as_mut().and_then(|s| s.verifier.as_mut()) {
+            h.update(bytes);
+        }
+    }
+
+    /// Consumes as much of `data` as forms complete structures; returns how much.
+    fn process(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+        let mut pos = 0;
+        loop {
+            let rest = &data[pos..];
+            let step = match self.state {
+                State::Done => {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    return Err(Error::TrailingData);
+                }
+                State::Header => self.step_header(rest)?,
+                State::FrameHeader => self.step_frame_header(rest)?,
+                State::Frame(fh) => self.step_frame(fh, rest, out)?,
+                State::NonFramedHeader => self.step_non_framed_header(rest)?,
+                State::NonFramed(nh) => self.step_non_framed(nh, rest, out)?,
+                State::Footer => self.step_footer(rest, out)?,
+            };
+            match step {
+                Some(n) => {
+                    pos += n;
+                    self.consumed += n as u64;
+                }
+                None => break,
+            }
+        }
+        Ok(pos)
+    }
+
+    /// Records how many bytes a structure needs; `None` means wait for more.
+    fn wait(&mut self, have: usize, more: usize) -> Option<usize> {
+        self.need = have + more;
+        None
+    }
+
+    fn step_header(&mut self, rest: &[u8]) -> Result<Option<usize>> {
+        let limits = crate::format::Limits {
+            max_encrypted_data_keys: self.opts.max_encrypted_data_keys,
+            ..self.opts.limits
+        };
+        match header::parse(rest, &limits)? {
+            Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
+            Parsed::Done(h, n) => {
+                let setup = prepare_decrypt(self.keyring, &h, &self.opts)?;
+                self.state = match h.content_type {
+                    ContentType::Framed => State::FrameHeader,
+                    ContentType::NonFramed => State::NonFramedHeader,
+                };
+                self.setup = Some(setup);
+                self.header = Some(h);
+                Ok(Some(n))
+            }
+        }
+    }
+
+    fn frame_length(&self) -> u32 {
+        self.header.as_ref().map_or(0, |h| h.frame_length)
+    }
+
+    fn is_signed(&self) -> bool {
+        self.setup.as_ref().is_some_and(|s| s.verifier.is_some())
+    }
+
+    fn step_frame_header(&mut self, rest: &[u8]) -> Result<Option<usize>> {
+        match body::parse_frame_header(rest, self.frame_length())? {
+            Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
+            Parsed::Done(fh, n) => {
+                if fh.seq != self.next_seq {
+                    return Err(Error::malformed(
+                        Part::Frame(fh.seq),
+                        format!("out of order: expected frame {}", self.next_seq),
+                    ));
+                }
+                self.hash(&rest[..n]);
+                self.state = State::Frame(fh);
+                Ok(Some(n))
+            }
+        }
+    }
+
+    fn step_frame(&mut self, fh: FrameHeader, rest: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>> {
+        let n = fh.sealed_len();
+        if rest.len() < n {
+            return Ok(self.wait(rest.len(), n - rest.len()));
+        }
+        let sealed = &rest[..n];
+        let hold = fh.is_final && self.is_signed();
+        let setup = self
+            .setup
+            .as_ref()
+            .ok_or(Error::Crypto("decryptor has no keys"))?;
+        if hold {
+            setup
+                .cipher
+                .open_block(fh.kind(), fh.seq, &fh.iv, sealed, &mut self.held)?;
+        } else {
+            setup.cipher.open_block(fh.kind(), fh.seq, &fh.iv, sealed, out)?;
+        }
+        self.hash(sealed);
+        self.state = if !fh.is_final {
+            self.next_seq = fh
+                .seq
+                .checked_add(1)
+                .ok_or_else(|| Error::malformed(Part::Frame(fh.seq), "sequence number overflow"))?;
+            State::FrameHeader
+        } else if self.is_signed() {
+            State::Footer
+        } else {
+            State::Done
+        };
+        self.need = 1;
+        Ok(Some(n))
+    }
+
+    fn step_non_framed_header(&mut self, rest: &[u8]) -> Result<Option<usize>> {
+        match body::parse_non_framed_header(rest, self.opts.limits.max_body_length)? {
+            Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
+            Parsed::Done(nh, n) => {
+                self.hash(&rest[..n]);
+                self.state = State::NonFramed(nh);
+                Ok(Some(n))
+            }
+        }
+    }
+
+    fn step_non_framed(
+        &mut self,
+        nh: NonFramedHeader,
+        rest: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        // The limit check in the header parse bounds this below usize::MAX.
+        let n = (nh.content_len as usize).saturating_add(crate::format::suite::TAG_LEN);
+        if rest.len() < n {
+            return Ok(self.wait(rest.len(), n - rest.len()));
+        }
+        let sealed = &rest[..n];
+        let signed = self.is_signed();
+        let setup = self
+            .setup
+            .as_ref()
+            .ok_or(Error::Crypto("decryptor has no keys"))?;
+        let target: &mut Vec<u8> = if signed { &mut self.held } else { out };
+        setup
+            .cipher
+            .open_block(BlockKind::SingleBlock, 1, &nh.iv, sealed, target)?;
+        self.hash(sealed);
+        self.state = if signed { State::Footer } else { State::Done };
+        self.need = 1;
+        Ok(Some(n))
+    }
+
+    fn step_footer(&mut self, rest: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>> {
+        match body::parse_footer(rest)? {
+            Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
+            Parsed::Done(sig, n) => {
+                let suite = self.header.as_ref().and_then(|h| h.suite.signature);
+                let verifier = self.setup.as_mut().and_then(|s| s.verifier.take());
+                match (suite, verifier) {
+                    (Some(alg), Some((hasher, point))) => signature::verify(alg, &point, hasher, &sig)?,
+                    _ => return Err(Error::Crypto("footer without a signature setup")),
+                }
+                out.extend_from_slice(&self.held);
+                self.held = Zeroizing::new(Vec::new());
+                self.state = State::Done;
+                Ok(Some(n))
+            }
+        }
+    }
+}

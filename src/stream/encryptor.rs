@@ -1,0 +1,143 @@
+//! The sans-I/O encryptor: plaintext in, message bytes out.
+
+use zeroize::Zeroizing;
+
+use super::frame::FrameCipher;
+use super::materials::prepare_encrypt;
+use super::EncryptOptions;
+use crate::crypto::signature::{Hasher, Signer};
+use crate::error::{Error, Result};
+use crate::format::body::write_footer;
+use crate::format::header::Header;
+use crate::keyring::Keyring;
+
+/// Turns plaintext into an ESDK message incrementally.
+///
+/// Memory is bounded by one frame of buffered plaintext. A regular frame is
+/// written as soon as a full frame of plaintext is available, so when the
+/// plaintext is an exact multiple of the frame length the message ends with
+/// an empty final frame: no read-ahead is needed, and every ESDK (including
+/// Python 3.x, which rejects a full final frame) reads the result.
+pub struct Encryptor {
+    cipher: FrameCipher,
+    header: Header,
+    frame_len: usize,
+    next_seq: u32,
+    pending: Zeroizing<Vec<u8>>,
+    signer: Option<(Signer, Hasher)>,
+    header_written: bool,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Encryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryptor")
+            .field("suite", &self.header.suite.name)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encryptor {
+    /// Gets materials from `keyring` and prepares the header.
+    pub fn new(keyring: &dyn Keyring, opts: &EncryptOptions) -> Result<Self> {
+        let setup = prepare_encrypt(keyring, opts)?;
+        Ok(Encryptor {
+            frame_len: setup.header.frame_length as usize,
+            cipher: setup.cipher,
+            header: setup.header,
+            next_seq: 1,
+            pending: Zeroizing::new(Vec::new()),
+            signer: setup.signer,
+            header_written: false,
+            finished: false,
+        })
+    }
+
+    /// The message header (also useful for metadata before any output).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The frame cipher, for callers that seal frames themselves (the parallel pipeline).
+    pub fn cipher(&self) -> &FrameCipher {
+        &self.cipher
+    }
+
+    fn write_header(&mut self, out: &mut Vec<u8>) {
+        if !self.header_written {
+            let start = out.len();
+            out.extend_from_slice(&self.header.raw_body);
+            self.header.write_auth(out);
+            self.hash(&out[start..]);
+            self.header_written = true;
+        }
+    }
+
+    fn hash(&mut self, bytes: &[u8]) {
+        if let Some((_, h)) = &mut self.signer {
+            h.update(bytes);
+        }
+    }
+
+    fn seal_regular(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        // 0xFFFFFFFF marks the final frame, so no regular frame may carry it.
+        let seq = self.next_seq;
+        if seq == u32::MAX {
+            return Err(Error::Limit("a message holds at most 2^32-1 frames".into()));
+        }
+        self.next_seq = seq + 1;
+        let start = out.len();
+        self.cipher.seal_frame(seq, false, plaintext, out)?;
+        self.hash(&out[start..]);
+        Ok(())
+    }
+
+    /// Encrypts more plaintext, appending whatever message bytes are ready.
+    /// The first call also writes the header.
+    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.finished {
+            return Err(Error::Config("update after finish".into()));
+        }
+        self.write_header(out);
+        if !self.pending.is_empty() {
+            let want = self.frame_len - self.pending.len();
+            let n = want.min(plaintext.len());
+            self.pending.extend_from_slice(&plaintext[..n]);
+            plaintext = &plaintext[n..];
+            if self.pending.len() == self.frame_len {
+                let frame = std::mem::take(&mut *self.pending);
+                let frame = Zeroizing::new(frame);
+                self.seal_regular(&frame, out)?;
+            }
+        }
+        while plaintext.len() >= self.frame_len {
+            let (frame, rest) = plaintext.split_at(self.frame_len);
+            self.seal_regular(frame, out)?;
+            plaintext = rest;
+        }
+        self.pending.extend_from_slice(plaintext);
+        Ok(())
+    }
+
+    /// Writes the final frame (the buffered remainder, possibly empty) and,
+    /// for signing suites, the footer.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if self.finished {
+            return Err(Error::Config("finish called twice".into()));
+        }
+        self.write_header(out);
+        self.finished = true;
+        let seq = self.next_seq;
+        let last = std::mem::take(&mut *self.pending);
+        let last = Zeroizing::new(last);
+        let start = out.len();
+        self.cipher.seal_frame(seq, true, &last, out)?;
+        if let Some((signer, mut h)) = self.signer.take() {
+            h.update(&out[start..]);
+            let sig = signer.sign(h)?;
+            write_footer(out, &sig)?;
+        }
+        Ok(())
+    }
+}

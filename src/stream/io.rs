@@ -1,0 +1,220 @@
+//! `std::io` adapters over the sans-I/O engine.
+//!
+//! Reads and writes are large (1 MiB) so that system calls stay cheap next to
+//! the cryptography. Buffers that hold plaintext are zeroized when dropped.
+
+use std::io::{self, Read, Write};
+
+use zeroize::Zeroizing;
+
+use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor};
+use crate::error::{Error, Result};
+use crate::format::header::Header;
+use crate::keyring::Keyring;
+
+/// Size of each read from the input.
+pub(crate) const IO_CHUNK: usize = 1 << 20;
+
+/// What a whole-stream operation did.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// The message header.
+    pub header: Header,
+    /// Bytes read from the input.
+    pub bytes_in: u64,
+    /// Bytes written to the output.
+    pub bytes_out: u64,
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Encrypts everything `reader` yields into `writer`.
+pub fn encrypt_stream(
+    keyring: &dyn Keyring,
+    opts: &EncryptOptions,
+    mut reader: impl Read,
+    mut writer: impl Write,
+) -> Result<StreamSummary> {
+    let mut enc = Encryptor::new(keyring, opts)?;
+    let mut input = Zeroizing::new(vec![0u8; IO_CHUNK]);
+    let mut out = Vec::with_capacity(IO_CHUNK + IO_CHUNK / 8);
+    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+    loop {
+        let n = read_full(&mut reader, &mut input)?;
+        if n == 0 {
+            break;
+        }
+        bytes_in += n as u64;
+        enc.update(&input[..n], &mut out)?;
+        writer.write_all(&out)?;
+        bytes_out += out.len() as u64;
+        out.clear();
+    }
+    enc.finish(&mut out)?;
+    writer.write_all(&out)?;
+    writer.flush()?;
+    bytes_out += out.len() as u64;
+    Ok(StreamSummary {
+        header: enc.header().clone(),
+        bytes_in,
+        bytes_out,
+    })
+}
+
+/// Decrypts the message `reader` yields into `writer`, writing each frame's
+/// plaintext as soon as it verifies (the final frame of a signed message only
+/// after the signature). On error, plaintext already written was
+/// authenticated but the message as a whole is not: the caller must discard it.
+pub fn decrypt_stream(
+    keyring: &dyn Keyring,
+    opts: &DecryptOptions,
+    mut reader: impl Read,
+    mut writer: impl Write,
+) -> Result<StreamSummary> {
+    let mut dec = Decryptor::new(keyring, opts.clone());
+    let mut input = vec![0u8; IO_CHUNK];
+    let mut out = Zeroizing::new(Vec::with_capacity(IO_CHUNK));
+    let mut bytes_out = 0u64;
+    loop {
+        let n = read_full(&mut reader, &mut input)?;
+        if n == 0 {
+            break;
+        }
+        dec.update(&input[..n], &mut out)?;
+        writer.write_all(&out)?;
+        bytes_out += out.len() as u64;
+        out.clear();
+    }
+    dec.finish()?;
+    writer.flush()?;
+    let header = dec
+        .header()
+        .cloned()
+        .ok_or(Error::Truncated(crate::error::Part::Header))?;
+    Ok(StreamSummary {
+        header,
+        bytes_in: dec.bytes_consumed(),
+        bytes_out,
+    })
+}
+
+/// A `Write` that encrypts what is written to it into an inner writer.
+/// Call [`EncryptingWriter::finish`] to write the final frame and footer.
+pub struct EncryptingWriter<W: Write> {
+    enc: Encryptor,
+    inner: W,
+    out: Vec<u8>,
+}
+
+impl<W: Write> EncryptingWriter<W> {
+    /// Starts a message (gets the data key from `keyring`).
+    pub fn new(keyring: &dyn Keyring, opts: &EncryptOptions, inner: W) -> Result<Self> {
+        Ok(EncryptingWriter {
+            enc: Encryptor::new(keyring, opts)?,
+            inner,
+            out: Vec::new(),
+        })
+    }
+
+    /// The message header.
+    pub fn header(&self) -> &Header {
+        self.enc.header()
+    }
+
+    /// Completes the message and returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.enc.finish(&mut self.out)?;
+        self.inner.write_all(&self.out)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for EncryptingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.enc.update(buf, &mut self.out).map_err(into_io)?;
+        self.inner.write_all(&self.out)?;
+        self.out.clear();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A `Read` that yields the verified plaintext of the message read from an
+/// inner reader. It returns end-of-file only after the whole message,
+/// signature included, has verified; any failure is an `InvalidData` error
+/// wrapping the [`Error`].
+pub struct DecryptingReader<'k, R: Read> {
+    dec: Decryptor<'k>,
+    inner: R,
+    input: Vec<u8>,
+    plain: Zeroizing<Vec<u8>>,
+    pos: usize,
+    finished: bool,
+}
+
+impl<'k, R: Read> DecryptingReader<'k, R> {
+    /// Wraps `inner`; the data key is fetched when the header arrives.
+    pub fn new(keyring: &'k dyn Keyring, opts: DecryptOptions, inner: R) -> Self {
+        DecryptingReader {
+            dec: Decryptor::new(keyring, opts),
+            inner,
+            input: vec![0u8; IO_CHUNK],
+            plain: Zeroizing::new(Vec::new()),
+            pos: 0,
+            finished: false,
+        }
+    }
+
+    /// The authenticated header, once read.
+    pub fn header(&self) -> Option<&Header> {
+        self.dec.header()
+    }
+}
+
+impl<R: Read> Read for DecryptingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.plain.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            self.plain.clear();
+            self.pos = 0;
+            let n = read_full(&mut self.inner, &mut self.input)?;
+            if n == 0 {
+                self.dec.finish().map_err(into_io)?;
+                self.finished = true;
+            } else {
+                self.dec
+                    .update(&self.input[..n], &mut self.plain)
+                    .map_err(into_io)?;
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.pos);
+        buf[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn into_io(e: Error) -> io::Error {
+    match e {
+        Error::Io(e) => e,
+        e => io::Error::new(io::ErrorKind::InvalidData, e),
+    }
+}

@@ -1,0 +1,241 @@
+//! Setting a message up: policies, materials from the keyring, key
+//! derivation, and the header with its authentication.
+//!
+//! This plays the role of the ESDK's default CMM (adding the signing key to
+//! the context) and its required-encryption-context CMM (pairs authenticated
+//! but not stored) in one place.
+
+use base64::Engine as _;
+
+use super::frame::FrameCipher;
+use super::{DecryptOptions, EncryptOptions};
+use crate::crypto::kdf;
+use crate::crypto::signature::{Hasher, Signer};
+use crate::crypto::{ct_eq, fill_random};
+use crate::error::{Error, Result};
+use crate::format::context::{self, EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
+use crate::format::header::{self, ContentType, Header};
+use crate::format::suite::{AlgorithmSuite, IV_LEN};
+use crate::format::MAX_FRAME_LENGTH;
+use crate::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+
+/// Everything the encryptor needs once the header is written.
+pub(crate) struct EncryptSetup {
+    pub header: Header,
+    pub cipher: FrameCipher,
+    pub signer: Option<(Signer, Hasher)>,
+}
+
+/// Everything the decryptor needs once the header has verified.
+pub(crate) struct DecryptSetup {
+    pub cipher: FrameCipher,
+    /// The signature hash (already fed the header) and the public point.
+    pub verifier: Option<(Hasher, Vec<u8>)>,
+}
+
+fn required_pairs(ec: &EncryptionContext, keys: &[String]) -> EncryptionContext {
+    keys.iter()
+        .filter_map(|k| ec.get_key_value(k).map(|(k, v)| (k.clone(), v.clone())))
+        .collect()
+}
+
+fn header_aad(raw_body: &[u8], required: &EncryptionContext) -> Result<Vec<u8>> {
+    let mut aad = raw_body.to_vec();
+    aad.extend_from_slice(&context::serialize(required)?);
+    Ok(aad)
+}
+
+pub(crate) fn prepare_encrypt(keyring: &dyn Keyring, opts: &EncryptOptions) -> Result<EncryptSetup> {
+    let policy = opts.commitment_policy;
+    let suite = opts.suite.unwrap_or_else(|| policy.default_suite());
+    if !policy.allows_encrypt(suite) {
+        return Err(Error::CommitmentPolicy {
+            policy,
+            suite: suite.name,
+        });
+    }
+    if opts.frame_length == 0 || opts.frame_length > MAX_FRAME_LENGTH {
+        return Err(Error::Config(format!(
+            "frame length must be between 1 and {MAX_FRAME_LENGTH}, not {}",
+            opts.frame_length
+        )));
+    }
+    if let Some(k) = opts
+        .encryption_context
+        .keys()
+        .find(|k| k.starts_with(RESERVED_PREFIX))
+    {
+        return Err(Error::EncryptionContext(format!(
+            "key '{k}' uses the reserved prefix '{RESERVED_PREFIX}'"
+        )));
+    }
+    for k in &opts.required_encryption_context_keys {
+        if !opts.encryption_context.contains_key(k) {
+            return Err(Error::EncryptionContext(format!(
+                "required key '{k}' is not in the encryption context"
+            )));
+        }
+    }
+    let mut ec = opts.encryption_context.clone();
+    let signer = match suite.signature {
+        Some(sig) => {
+            let s = Signer::generate(sig)?;
+            let point = s.public_key_compressed()?;
+            ec.insert(
+                PUBLIC_KEY_FIELD.to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(point),
+            );
+            Some((s, Hasher::new(sig)))
+        }
+        None => None,
+    };
+    let mut m = EncryptionMaterials {
+        suite,
+        encryption_context: ec,
+        required_encryption_context_keys: opts.required_encryption_context_keys.clone(),
+        plaintext_data_key: None,
+        encrypted_data_keys: Vec::new(),
+    };
+    keyring.on_encrypt(&mut m)?;
+    let data_key = m
+        .plaintext_data_key
+        .as_ref()
+        .ok_or_else(|| Error::NoDataKey("the keyring produced no data key".into()))?;
+    if let Some(max) = opts.max_encrypted_data_keys {
+        if m.encrypted_data_keys.len() > max as usize {
+            return Err(Error::TooManyEncryptedDataKeys {
+                count: m.encrypted_data_keys.len(),
+                max,
+            });
+        }
+    }
+    let mut message_id = vec![0u8; suite.message_id_len()];
+    fill_random(&mut message_id)?;
+    let derived = kdf::derive(suite, data_key, &message_id)?;
+    let required = required_pairs(&m.encryption_context, &m.required_encryption_context_keys);
+    let mut stored = m.encryption_context.clone();
+    stored.retain(|k, _| !required.contains_key(k));
+    let raw_body = header::serialize_body(
+        suite,
+        &message_id,
+        &stored,
+        &m.encrypted_data_keys,
+        opts.frame_length,
+        derived.commitment.as_ref(),
+    )?;
+    let cipher = FrameCipher::new(&derived.content_key, &message_id)?;
+    let auth_iv = [0u8; IV_LEN];
+    let auth_tag = cipher.header_tag(&auth_iv, &header_aad(&raw_body, &required)?)?;
+    let header = Header {
+        suite,
+        message_id,
+        encryption_context: stored,
+        encrypted_data_keys: m.encrypted_data_keys,
+        content_type: ContentType::Framed,
+        frame_length: opts.frame_length,
+        commitment: derived.commitment,
+        raw_body,
+        auth_iv,
+        auth_tag,
+    };
+    Ok(EncryptSetup {
+        header,
+        cipher,
+        signer,
+    })
+}
+
+/// Checks policies that need only the parsed header; runs before any keyring.
+pub(crate) fn check_header_policy(header: &Header, opts: &DecryptOptions) -> Result<()> {
+    let suite: &'static AlgorithmSuite = header.suite;
+    if !opts.commitment_policy.allows_decrypt(suite) {
+        return Err(Error::CommitmentPolicy {
+            policy: opts.commitment_policy,
+            suite: suite.name,
+        });
+    }
+    if opts.unsigned_only && suite.is_signing() {
+        return Err(Error::SignedMessageRefused(suite.name));
+    }
+    Ok(())
+}
+
+pub(crate) fn prepare_decrypt(
+    keyring: &dyn Keyring,
+    header: &Header,
+    opts: &DecryptOptions,
+) -> Result<DecryptSetup> {
+    check_header_policy(header, opts)?;
+    let suite = header.suite;
+    let ec = &header.encryption_context;
+    let public_point =
+        match (suite.signature, ec.get(PUBLIC_KEY_FIELD)) {
+            (Some(_), Some(b64)) => Some(base64::engine::general_purpose::STANDARD.decode(b64).map_err(
+                |_| Error::EncryptionContext(format!("'{PUBLIC_KEY_FIELD}' is not valid base64")),
+            )?),
+            (Some(_), None) => {
+                return Err(Error::EncryptionContext(format!(
+                    "signed suite but no '{PUBLIC_KEY_FIELD}' in the encryption context"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(Error::EncryptionContext(format!(
+                    "unsigned suite but '{PUBLIC_KEY_FIELD}' is in the encryption context"
+                )))
+            }
+            (None, None) => None,
+        };
+    // Reproduced pairs must agree with the header; those the header lacks
+    // are the required-only pairs, authenticated through the header AAD.
+    let mut required = EncryptionContext::new();
+    for (k, v) in &opts.reproduced_encryption_context {
+        match ec.get(k) {
+            Some(stored) if stored == v => {}
+            Some(_) => {
+                return Err(Error::EncryptionContext(format!(
+                    "the message's value for '{k}' does not match the expected value"
+                )))
+            }
+            None => {
+                required.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut full = ec.clone();
+    full.extend(required.clone());
+    let mut m = DecryptionMaterials {
+        suite,
+        encryption_context: full,
+        required_encryption_context_keys: required.keys().cloned().collect(),
+        plaintext_data_key: None,
+    };
+    keyring.on_decrypt(&mut m, &header.encrypted_data_keys)?;
+    let data_key = m
+        .plaintext_data_key
+        .as_ref()
+        .ok_or_else(|| Error::NoDataKey("no keyring could decrypt any encrypted data key".into()))?;
+    let derived = kdf::derive(suite, data_key, &header.message_id)?;
+    if let (Some(stored), Some(computed)) = (&header.commitment, &derived.commitment) {
+        if !ct_eq(stored, computed) {
+            return Err(Error::Commitment);
+        }
+    }
+    let cipher = FrameCipher::new(&derived.content_key, &header.message_id)?;
+    cipher.verify_header_tag(
+        &header.auth_iv,
+        &header_aad(&header.raw_body, &required)?,
+        &header.auth_tag,
+    )?;
+    let verifier = match (suite.signature, public_point) {
+        (Some(sig), Some(point)) => {
+            let mut h = Hasher::new(sig);
+            h.update(&header.raw_body);
+            let mut auth = Vec::with_capacity(header.auth_len());
+            header.write_auth(&mut auth);
+            h.update(&auth);
+            Some((h, point))
+        }
+        _ => None,
+    };
+    Ok(DecryptSetup { cipher, verifier })
+}
