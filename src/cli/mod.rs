@@ -1,19 +1,29 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
+mod crypt;
+mod error;
+mod keys;
 mod kms;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use error::EXIT_CODES_HELP;
 
 /// Envelope encryption in the AWS Encryption SDK message format.
 #[derive(Parser, Debug)]
-#[command(name = "envelope", version, about)]
+#[command(name = "envelope", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Key-store directory of the embedded KMS core (else $ENVELOPE_HOME, else the user data directory).
     #[arg(long, global = true, value_name = "DIR")]
     keystore: Option<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -21,6 +31,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Encrypt into an AWS Encryption SDK message.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Encrypt(EncryptArgs),
+    /// Decrypt an AWS Encryption SDK message.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Decrypt(DecryptArgs),
     /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
     Kms {
         #[command(subcommand)]
@@ -28,10 +44,81 @@ enum Command {
     },
 }
 
+/// Options shared by encrypt and decrypt.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Input file, or - for stdin.
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    input: PathBuf,
+
+    /// Output file, or - for stdout.
+    #[arg(short, long, value_name = "PATH", default_value = "-")]
+    output: PathBuf,
+
+    /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
+    /// provider=raw-aes key=PATH namespace=NS name=NAME |
+    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+    #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
+    wrapping_keys: Vec<Vec<String>>,
+
+    /// Encryption context pair k=v (repeatable). On decrypt each pair must match the message;
+    /// a bare key requires that key to be present.
+    #[arg(short = 'c', long = "encryption-context", value_name = "K=V")]
+    encryption_context: Vec<String>,
+
+    /// Commitment policy.
+    #[arg(long, value_name = "POLICY", default_value = "require-encrypt-require-decrypt",
+          value_parser = ["forbid-encrypt-allow-decrypt", "require-encrypt-allow-decrypt", "require-encrypt-require-decrypt"])]
+    commitment_policy: String,
+
+    /// Refuse messages with more encrypted data keys than this.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_encrypted_data_keys: Option<u16>,
+
+    /// Overwrite an existing output file.
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct EncryptArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Algorithm suite: hex id (0478, 0x0578) or ESDK name. Default: 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt.
+    #[arg(long, value_name = "SUITE")]
+    algorithm: Option<String>,
+
+    /// Plaintext bytes per frame (1 to 2147483647).
+    #[arg(long, value_name = "N", default_value_t = envelope::stream::DEFAULT_FRAME_LENGTH,
+          value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    frame_length: u32,
+}
+
+#[derive(Args, Debug)]
+struct DecryptArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Refuse signed messages before writing anything.
+    #[arg(long)]
+    decrypt_unsigned: bool,
+
+    /// Hold all plaintext until the whole message, signature included, has verified.
+    #[arg(short, long)]
+    buffer: bool,
+}
+
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Kms { op } => kms::run(op, cli.keystore.as_deref()),
+    let r = match cli.command {
+        Command::Encrypt(a) => crypt::encrypt(a),
+        Command::Decrypt(a) => crypt::decrypt(a),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref()),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.exit(),
     }
 }
