@@ -5,6 +5,7 @@
 //! every secret in a buffer that is zeroized on drop.
 
 pub mod aead;
+pub mod rsa;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
