@@ -5,7 +5,9 @@
 //! every secret in a buffer that is zeroized on drop.
 
 pub mod aead;
+pub mod aead;
 pub mod kdf;
+pub mod rsa;
 pub mod signature;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
