@@ -26,7 +26,13 @@ fn frames(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 cipher
-                    .open_block(envelope::format::body::BlockKind::Frame, 1, &iv, &sealed[16..], &mut out)
+                    .open_block(
+                        envelope::format::body::BlockKind::Frame,
+                        1,
+                        &iv,
+                        &sealed[16..],
+                        &mut out,
+                    )
                     .unwrap();
             })
         });
@@ -40,7 +46,10 @@ fn messages(c: &mut Criterion) {
     let pt = vec![0x11u8; 8 << 20];
     g.throughput(Throughput::Bytes(pt.len() as u64));
     g.sample_size(10);
-    for suite in [&AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY, AlgorithmSuite::DEFAULT] {
+    for suite in [
+        &AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+        AlgorithmSuite::DEFAULT,
+    ] {
         let opts = EncryptOptions {
             suite: Some(suite),
             ..EncryptOptions::default()

@@ -43,6 +43,16 @@ impl fmt::Display for Part {
     }
 }
 
+impl Part {
+    /// "the header", "frame 3": for use inside a sentence.
+    pub fn with_article(&self) -> String {
+        match self {
+            Part::Frame(_) => self.to_string(),
+            _ => format!("the {self}"),
+        }
+    }
+}
+
 /// Broad classes of failure; the CLI maps each to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -70,7 +80,7 @@ pub enum Error {
         detail: String,
     },
     /// The input ended before the message did.
-    #[error("message truncated in the {0}")]
+    #[error("message truncated: the input ends inside {}", .0.with_article())]
     Truncated(Part),
     /// Bytes follow the end of the message.
     #[error("trailing data after the end of the message")]
@@ -93,7 +103,7 @@ pub enum Error {
     #[error("key commitment check failed: the data key does not match the header")]
     Commitment,
     /// A GCM tag did not verify.
-    #[error("authentication failed in the {0}")]
+    #[error("authentication failed in {}", .0.with_article())]
     Authentication(Part),
     /// The footer signature did not verify.
     #[error("signature verification failed")]

@@ -599,10 +599,11 @@ fn run_case(case: &Case) -> Outcome {
 
     let one_shot = decrypt(keyring, &opts, &case.message).map(|d| d.plaintext);
     let mut whole = Vec::new();
-    let streamed = decrypt_stream(keyring, &opts, &case.message[..], &mut whole).map(|n| (n, whole));
+    let streamed =
+        decrypt_stream(keyring, &opts, &case.message[..], &mut whole).map(|s| (s.bytes_out, whole));
     let mut pieces = Vec::new();
-    let trickled =
-        decrypt_stream(keyring, &opts, Trickle::new(&case.message), &mut pieces).map(|n| (n, pieces));
+    let trickled = decrypt_stream(keyring, &opts, Trickle::new(&case.message), &mut pieces)
+        .map(|s| (s.bytes_out, pieces));
 
     let mut faults = Vec::new();
     match &case.expect {

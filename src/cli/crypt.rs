@@ -83,10 +83,13 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
         return Err(CliError::usage(format!("-c {k}: encrypt needs key=value pairs")));
     }
     let suite = match &a.algorithm {
-        Some(s) => Some(AlgorithmSuite::parse(s).ok_or_else(|| CliError::usage(format!("unknown algorithm suite '{s}'")))?),
+        Some(s) => Some(
+            AlgorithmSuite::parse(s)
+                .ok_or_else(|| CliError::usage(format!("unknown algorithm suite '{s}'")))?,
+        ),
         None => None,
     };
-    let keyring = keyring_from_groups(&a.common.wrapping_keys)?;
+    let keyring = keyring_from_groups(&a.common.wrapping_key_groups)?;
     let opts = EncryptOptions {
         suite,
         frame_length: a.frame_length,
@@ -117,7 +120,7 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
 
 pub fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
-    let keyring = keyring_from_groups(&a.common.wrapping_keys)?;
+    let keyring = keyring_from_groups(&a.common.wrapping_key_groups)?;
     let opts = DecryptOptions {
         commitment_policy: policy(&a.common)?,
         reproduced_encryption_context: ctx.pairs,
@@ -140,10 +143,16 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
         dec.update(&buf[..n], &mut plain).map_err(lib)?;
         if !checked_required {
             if let Some(h) = dec.header() {
-                if let Some(k) = ctx.required_keys.iter().find(|k| !h.encryption_context.contains_key(*k)) {
+                if let Some(k) = ctx
+                    .required_keys
+                    .iter()
+                    .find(|k| !h.encryption_context.contains_key(*k))
+                {
                     return Err(CliError {
                         code: super::error::EXIT_INTEGRITY,
-                        message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+                        message: format!(
+                            "decrypt {in_name}: encryption context: required key '{k}' is missing"
+                        ),
                     });
                 }
                 checked_required = true;

@@ -53,7 +53,6 @@ impl CliError {
             ErrorKind::Usage => EXIT_USAGE,
             ErrorKind::Io => EXIT_IO,
             ErrorKind::KeyService => EXIT_KEY_SERVICE,
-            _ => EXIT_INTEGRITY,
         };
         CliError {
             code,

@@ -69,7 +69,8 @@ pub fn keyring_from_group(words: &[String]) -> Result<Box<dyn Keyring>, CliError
             let padding: RsaPadding = take(&mut map, "padding", &provider)?
                 .parse()
                 .map_err(|e| CliError::usage(format!("-w padding: {e}")))?;
-            let pem = Zeroizing::new(fs::read(&path).map_err(|e| CliError::io(format!("key file {path}"), e))?);
+            let pem =
+                Zeroizing::new(fs::read(&path).map_err(|e| CliError::io(format!("key file {path}"), e))?);
             let is_private = pem.windows(11).any(|w| w == b"PRIVATE KEY");
             let (public, private) = if is_private {
                 (None, Some(&pem[..]))
@@ -82,7 +83,9 @@ pub fn keyring_from_group(words: &[String]) -> Result<Box<dyn Keyring>, CliError
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };
     if let Some(k) = map.keys().next() {
-        return Err(CliError::usage(format!("-w provider={provider}: unknown option '{k}'")));
+        return Err(CliError::usage(format!(
+            "-w provider={provider}: unknown option '{k}'"
+        )));
     }
     Ok(keyring)
 }

@@ -9,7 +9,7 @@ mod output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use error::EXIT_CODES_HELP;
 
@@ -59,7 +59,11 @@ struct CommonArgs {
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
     /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
     #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
-    wrapping_keys: Vec<Vec<String>>,
+    wrapping_keys: Vec<String>,
+
+    /// The `-w` words grouped per occurrence (clap's derive flattens them; see [`main`]).
+    #[arg(skip)]
+    wrapping_key_groups: Vec<Vec<String>>,
 
     /// Encryption context pair k=v (repeatable). On decrypt each pair must match the message;
     /// a bare key requires that key to be present.
@@ -111,7 +115,19 @@ struct DecryptArgs {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let Some((_, sub)) = matches.subcommand() {
+        let groups = wrapping_key_groups(sub);
+        match &mut cli.command {
+            Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
+            Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
+            Command::Kms { .. } => {}
+        }
+    }
     let r = match cli.command {
         Command::Encrypt(a) => crypt::encrypt(a),
         Command::Decrypt(a) => crypt::decrypt(a),
@@ -120,5 +136,13 @@ pub fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.exit(),
+    }
+}
+
+/// Each `-w` occurrence's words, as one group per key.
+fn wrapping_key_groups(m: &ArgMatches) -> Vec<Vec<String>> {
+    match m.try_get_occurrences::<String>("wrapping_keys") {
+        Ok(Some(occ)) => occ.map(|g| g.cloned().collect()).collect(),
+        _ => Vec::new(),
     }
 }

@@ -5,7 +5,6 @@
 //! every secret in a buffer that is zeroized on drop.
 
 pub mod aead;
-pub mod aead;
 pub mod kdf;
 pub mod rsa;
 pub mod signature;
