@@ -113,7 +113,10 @@ fn padding(name: &str) -> RsaPadding {
 /// recipient would hold them.
 fn one_keyring(k: &KeyDesc, for_encrypt: bool) -> Result<Box<dyn Keyring>, Error> {
     let file = |f: &Option<String>, what: &str| {
-        read(f.as_deref().unwrap_or_else(|| panic!("key {:?} has no {what}", k.name)))
+        read(
+            f.as_deref()
+                .unwrap_or_else(|| panic!("key {:?} has no {what}", k.name)),
+        )
     };
     match k.provider.as_str() {
         "raw-aes" => {
@@ -282,7 +285,9 @@ fn run_case(c: &Case) -> Result<String, String> {
 fn check_error(what: &str, e: &Error, errors: &[String], part: Option<&str>) -> Result<(), String> {
     let name = variant(e);
     if !errors.iter().any(|x| x == name) {
-        return Err(format!("{what} failed with {name} ({e}); expected one of {errors:?}"));
+        return Err(format!(
+            "{what} failed with {name} ({e}); expected one of {errors:?}"
+        ));
     }
     if let Some(want) = part {
         match authentication_part(e) {
@@ -302,7 +307,8 @@ fn check_error(what: &str, e: &Error, errors: &[String], part: Option<&str>) -> 
 /// writes framed bodies) and decrypts it back with the case's decrypt keys.
 fn reencrypt(c: &Case, plaintext: &[u8]) -> Result<(), String> {
     let suite = AlgorithmSuite::parse(&c.suite).ok_or_else(|| format!("unknown suite {}", c.suite))?;
-    let enc_ring = keyring(&c.encrypt_keys, true).map_err(|e| format!("building the encrypt keyring: {e}"))?;
+    let enc_ring =
+        keyring(&c.encrypt_keys, true).map_err(|e| format!("building the encrypt keyring: {e}"))?;
     let opts = EncryptOptions {
         suite: Some(suite),
         frame_length: if c.frame_length == 0 { 4096 } else { c.frame_length },
@@ -314,12 +320,13 @@ fn reencrypt(c: &Case, plaintext: &[u8]) -> Result<(), String> {
         encryption_context: c.encryption_context.clone(),
         ..Default::default()
     };
-    let message =
-        stream::encrypt(enc_ring.as_ref(), &opts, plaintext).map_err(|e| format!("re-encrypt failed: {e}"))?;
+    let message = stream::encrypt(enc_ring.as_ref(), &opts, plaintext)
+        .map_err(|e| format!("re-encrypt failed: {e}"))?;
     if header_suite_id(&message) != Some(suite.id) {
         return Err(format!("re-encrypted header does not name suite {}", c.suite));
     }
-    let dec_ring = keyring(&c.decrypt_keys, false).map_err(|e| format!("building the decrypt keyring: {e}"))?;
+    let dec_ring =
+        keyring(&c.decrypt_keys, false).map_err(|e| format!("building the decrypt keyring: {e}"))?;
     let back = stream::decrypt(dec_ring.as_ref(), &decrypt_options(c), &message)
         .map_err(|e| format!("decrypting envelope's re-encryption failed: {e}"))?;
     if back.plaintext != plaintext {
@@ -355,7 +362,11 @@ fn python_messages_decrypt_to_the_known_answers() {
 #[test]
 fn known_answer_set_covers_the_required_cases() {
     let m = manifest();
-    let positive: Vec<&Case> = m.cases.iter().filter(|c| matches!(c.expect, Expect::Plaintext)).collect();
+    let positive: Vec<&Case> = m
+        .cases
+        .iter()
+        .filter(|c| matches!(c.expect, Expect::Plaintext))
+        .collect();
 
     let suites: BTreeSet<u16> = positive
         .iter()
@@ -370,7 +381,11 @@ fn known_answer_set_covers_the_required_cases() {
         .filter_map(|k| k.key_file.as_deref())
         .map(|f| read(f).len())
         .collect();
-    assert_eq!(aes_sizes, BTreeSet::from([16, 24, 32]), "AES-128/192/256 wrapping keys");
+    assert_eq!(
+        aes_sizes,
+        BTreeSet::from([16, 24, 32]),
+        "AES-128/192/256 wrapping keys"
+    );
 
     let paddings: BTreeSet<&str> = positive
         .iter()
@@ -386,26 +401,37 @@ fn known_answer_set_covers_the_required_cases() {
     for fl in [1, 128, 4096, 65536] {
         assert!(positive.iter().any(|c| c.frame_length == fl), "frame length {fl}");
         assert!(
-            positive
-                .iter()
-                .any(|c| c.frame_length == fl && {
-                    let n = read(&c.plaintext).len();
-                    n > 0 && n % fl as usize == 0
-                }),
+            positive.iter().any(|c| c.frame_length == fl && {
+                let n = read(&c.plaintext).len();
+                n > 0 && n % fl as usize == 0
+            }),
             "a plaintext that is an exact multiple of frame length {fl}"
         );
     }
-    assert!(positive.iter().any(|c| c.encrypt_keys.len() > 1 && c.decrypt_keys.len() == 1));
-    assert!(positive.iter().any(|c| read(&c.plaintext).is_empty()), "empty plaintext");
-    assert!(positive.iter().any(|c| c.encryption_context.is_empty()), "empty context");
+    assert!(positive
+        .iter()
+        .any(|c| c.encrypt_keys.len() > 1 && c.decrypt_keys.len() == 1));
     assert!(
-        positive
+        positive.iter().any(|c| read(&c.plaintext).is_empty()),
+        "empty plaintext"
+    );
+    assert!(
+        positive.iter().any(|c| c.encryption_context.is_empty()),
+        "empty context"
+    );
+    assert!(
+        positive.iter().any(|c| c
+            .encryption_context
             .iter()
-            .any(|c| c.encryption_context.iter().any(|(k, v)| !k.is_ascii() && !v.is_ascii())),
+            .any(|(k, v)| !k.is_ascii() && !v.is_ascii())),
         "unicode context"
     );
     assert!(
-        m.cases.iter().filter(|c| matches!(c.expect, Expect::Error { .. })).count() >= 10,
+        m.cases
+            .iter()
+            .filter(|c| matches!(c.expect, Expect::Error { .. }))
+            .count()
+            >= 10,
         "negative cases"
     );
 }
