@@ -29,7 +29,9 @@ cargo test --locked
 step "cargo build --locked (the envelope binary for the interop test)"
 cargo build --locked
 
+step "known-answer set still agrees with the Python ESDK: testdata/generate.py --verify"
+.venv/bin/python testdata/generate.py --verify
+
+# Last, so that its closing line (interop: N passed, M failed) ends the run.
 step "live interop with the Python ESDK: tests/interop/interop.py target/debug/envelope"
 .venv/bin/python tests/interop/interop.py target/debug/envelope
-
-step "all test steps passed"
