@@ -204,6 +204,9 @@ class Generator:
         }
         if tamper:
             msg["tamper"] = tamper
+        if frame_length % 16:
+            msg["note"] = ("Python refuses to encrypt frame lengths that are not a multiple of 16; "
+                           "made with only that check lifted (esdk_py.any_frame_length)")
         self.messages[name] = msg
         return msg
 
