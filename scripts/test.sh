@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (the README cites it; .ci/run calls it after
+# installing what it needs). Needs .venv from scripts/setup-venv.sh for the
+# live interop with the Python ESDK. Exits non-zero if any step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==== %s\n' "$*"; }
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "test.sh: .venv is missing; run 'bash scripts/setup-venv.sh' (or .ci/run) first" >&2
+    exit 1
+fi
+if [[ -d ../shared ]]; then
+    echo "test.sh: ../shared is present (official test vectors are used)"
+else
+    echo "test.sh: ../shared is absent: tests that read it say so and skip those cases"
+fi
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets --locked -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test --locked"
+cargo test --locked
+
+step "cargo build --locked (the envelope binary for the interop test)"
+cargo build --locked
+
+step "known-answer set still agrees with the Python ESDK: testdata/generate.py --verify"
+.venv/bin/python testdata/generate.py --verify
+
+# Last, so that its closing line (interop: N passed, M failed) ends the run.
+step "live interop with the Python ESDK: tests/interop/interop.py target/debug/envelope"
+.venv/bin/python tests/interop/interop.py target/debug/envelope
