@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command (the README cites it; .ci/run calls it after
-# installing what it needs). Needs .venv from scripts/setup-venv.sh for the
-# live interop with the Python ESDK. Exits non-zero if any step fails.
+# The project's test command (the README cites it; .ci/run calls it). It sets
+# up .venv (the pinned Python ESDK for the live interop test) if needed, then
+# runs every check. Exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==== %s\n' "$*"; }
 
-if [[ ! -x .venv/bin/python ]]; then
-    echo "test.sh: .venv is missing; run 'bash scripts/setup-venv.sh' (or .ci/run) first" >&2
-    exit 1
-fi
+step "Python virtual environment (.venv) with the pinned aws-encryption-sdk"
+bash scripts/setup-venv.sh
+
 if [[ -d ../shared ]]; then
     echo "test.sh: ../shared is present (official test vectors are used)"
 else
