@@ -6,6 +6,8 @@
 //! it tries the message's EDKs and, on the first that opens, sets the data key.
 //! A keyring that fails leaves the materials unchanged.
 
+pub mod kms;
+
 use crate::crypto::Secret;
 use crate::error::Result;
 use crate::format::context::EncryptionContext;
