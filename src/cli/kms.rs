@@ -229,8 +229,12 @@ type Call = Box<dyn FnOnce(&dyn Kms) -> Result<Option<String>, KmsError>>;
 
 fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError> {
     let v = r?;
-    let text = serde_json::to_string_pretty(&v)
-        .map_err(|e| KmsError::new(kms::KmsErrorKind::KMSInternalException, format!("cannot serialize the response: {e}")))?;
+    let text = serde_json::to_string_pretty(&v).map_err(|e| {
+        KmsError::new(
+            kms::KmsErrorKind::KMSInternalException,
+            format!("cannot serialize the response: {e}"),
+        )
+    })?;
     Ok((text != "{}").then_some(text))
 }
 
@@ -327,7 +331,11 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
         C::DeleteAlias { alias_name } => {
             Box::new(move |k| json(k.delete_alias(&kms::DeleteAliasRequest { alias_name })))
         }
-        C::ListAliases { key_id, limit, marker } => Box::new(move |k| {
+        C::ListAliases {
+            key_id,
+            limit,
+            marker,
+        } => Box::new(move |k| {
             json(k.list_aliases(&kms::ListAliasesRequest {
                 key_id,
                 limit,
@@ -405,7 +413,10 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
         } => {
             let req = kms::ReEncryptRequest {
                 ciphertext_blob: blob(&ciphertext_blob, "--ciphertext-blob")?.to_vec(),
-                source_encryption_context: context(&source_encryption_context, "--source-encryption-context")?,
+                source_encryption_context: context(
+                    &source_encryption_context,
+                    "--source-encryption-context",
+                )?,
                 source_key_id,
                 destination_key_id,
                 destination_encryption_context: context(
@@ -428,7 +439,9 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
         C::GenerateRandom { number_of_bytes } => {
             Box::new(move |k| json(k.generate_random(&kms::GenerateRandomRequest { number_of_bytes })))
         }
-        C::GetPublicKey(a) => Box::new(move |k| json(k.get_public_key(&kms::KeyIdRequest { key_id: a.key_id }))),
+        C::GetPublicKey(a) => {
+            Box::new(move |k| json(k.get_public_key(&kms::KeyIdRequest { key_id: a.key_id })))
+        }
     })
 }
 
@@ -436,7 +449,10 @@ fn execute(op: KmsCommand, keystore: Option<&Path>) -> Result<(), Failure> {
     let call = prepare(op)?;
     let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
     if core.created() {
-        eprintln!("envelope: created a new key store in {}", core.keystore().display());
+        eprintln!(
+            "envelope: created a new key store in {}",
+            core.keystore().display()
+        );
     }
     if let Some(text) = call(&core)? {
         let mut out = std::io::stdout().lock();
