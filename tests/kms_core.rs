@@ -801,12 +801,10 @@ fn rsa_keys_limits_and_errors() {
         }),
         KmsErrorKind::InvalidKeyUsageException,
     );
-    for op in [KmsCore::disable_key_rotation] {
-        kind(
-            env.key_id_op(op, &k.key_id),
-            KmsErrorKind::UnsupportedOperationException,
-        );
-    }
+    kind(
+        env.key_id_op(KmsCore::disable_key_rotation, &k.key_id),
+        KmsErrorKind::UnsupportedOperationException,
+    );
     kind(
         env.kms.enable_key_rotation(&EnableKeyRotationRequest {
             key_id: k.key_id.clone(),

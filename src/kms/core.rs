@@ -85,7 +85,7 @@ impl KmsCore {
         let dir = config.keystore.clone();
         files::private_dir(&dir).map_err(|e| io_err("create the key-store directory", &dir, e))?;
         let db_path = dir.join(DB_FILE);
-        files::private_file(&db_path, false).map_err(|e| io_err("create the key store", &db_path, e))?;
+        files::private_file(&db_path).map_err(|e| io_err("create the key store", &db_path, e))?;
         let mut conn = Connection::open(&db_path).map_err(db)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         enable_wal(&conn)?;

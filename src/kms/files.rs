@@ -32,16 +32,10 @@ pub(crate) fn restrict_file(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Opens `path` for writing, creating it if needed, as a 0600 file.
-/// With `create_new`, fails if it already exists.
-pub(crate) fn private_file(path: &Path, create_new: bool) -> io::Result<File> {
+/// Opens `path` for writing, creating it if needed (never truncating), as a 0600 file.
+pub(crate) fn private_file(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
-    o.write(true);
-    if create_new {
-        o.create_new(true);
-    } else {
-        o.create(true);
-    }
+    o.write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -5,11 +5,17 @@
 //! free of storage details so that the same types can be served over HTTP.
 //! [`KmsCore`] implements it over a SQLite key store.
 //!
-//! Key hierarchy, after AWS KMS: a root (domain) key protects every backing
-//! key at rest ([`rootkey`](self) docs); each request derives a one-use
-//! AES-256-GCM key from a backing key and a fresh nonce (see the blob module
-//! for the KDF and the ciphertext layout). Rotation adds backing-key versions
-//! and keeps the old ones, so older ciphertexts still decrypt.
+//! Key hierarchy, after AWS KMS: a root (domain) key, from a key file or an
+//! Argon2id passphrase, protects every backing key at rest (module `rootkey`);
+//! each request derives a one-use AES-256-GCM key from a backing key and a
+//! fresh 128-bit nonce with the SP 800-108 counter-mode KDF (module `blob`,
+//! which also documents the ciphertext layout). Rotation adds backing-key
+//! versions and keeps the old ones, so older ciphertexts still decrypt.
+//!
+//! The store is SQLite in WAL mode (module `core` describes the locking), in a
+//! directory chosen by [`KmsConfig::from_env`]: `--keystore DIR`, else
+//! `$ENVELOPE_HOME`, else `<user data dir>/envelope`. Region and account of
+//! the ARNs default to [`DEFAULT_REGION`] and [`DEFAULT_ACCOUNT_ID`].
 //!
 //! Key ids are accepted in the four AWS forms (key id, key ARN, alias name,
 //! alias ARN) where AWS accepts them; responses name keys by ARN. ARNs use

@@ -162,7 +162,7 @@ fn create_key_file(dir: &Path) -> Result<Secret, KmsError> {
     let key = random_secret(ROOT_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
     let tmp = dir.join(format!("{KEY_FILE}.tmp-{}", std::process::id()));
     let write = || -> io::Result<()> {
-        let mut f = files::private_file(&tmp, false)?;
+        let mut f = files::private_file(&tmp)?;
         f.set_len(0)?;
         f.write_all(&key)?;
         f.sync_all()?;
