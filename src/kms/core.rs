@@ -122,7 +122,9 @@ impl KmsCore {
 
     /// Returns the key ARN behind `alias` (`alias/...`), first creating a
     /// symmetric key and the alias if the alias does not exist. The flag says
-    /// whether a key was created. Atomic across processes.
+    /// whether a key was created. Atomic across processes. An existing alias
+    /// is returned as is, even if its key is disabled or pending deletion
+    /// (operations on it then fail with the key's state error).
     pub fn ensure_alias_key(&self, alias: &str) -> Result<(String, bool), KmsError> {
         check_alias_name(alias)?;
         let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
