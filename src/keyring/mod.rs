@@ -6,6 +6,7 @@
 //! it tries the message's EDKs and, on the first that opens, sets the data key.
 //! A keyring that fails leaves the materials unchanged.
 
+pub mod kms;
 pub mod multi;
 pub mod raw_aes;
 pub mod raw_rsa;

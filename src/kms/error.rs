@@ -26,6 +26,12 @@ pub enum KmsErrorKind {
     AlreadyExistsException,
     /// The operation is not supported for this key.
     UnsupportedOperationException,
+    /// A quota was reached (for example on-demand rotations of one key).
+    LimitExceededException,
+    /// A pagination marker is not one this service returned.
+    InvalidMarkerException,
+    /// The key store cannot be unlocked: wrong root key file or passphrase.
+    AccessDeniedException,
     /// The key store failed.
     KMSInternalException,
 }
@@ -43,6 +49,9 @@ impl KmsErrorKind {
             KmsErrorKind::ValidationException => "ValidationException",
             KmsErrorKind::AlreadyExistsException => "AlreadyExistsException",
             KmsErrorKind::UnsupportedOperationException => "UnsupportedOperationException",
+            KmsErrorKind::LimitExceededException => "LimitExceededException",
+            KmsErrorKind::InvalidMarkerException => "InvalidMarkerException",
+            KmsErrorKind::AccessDeniedException => "AccessDeniedException",
             KmsErrorKind::KMSInternalException => "KMSInternalException",
         }
     }
@@ -64,6 +73,27 @@ impl KmsError {
             kind,
             message: message.into(),
         }
+    }
+
+    pub(crate) fn validation(message: impl Into<String>) -> Self {
+        KmsError::new(KmsErrorKind::ValidationException, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        KmsError::new(KmsErrorKind::NotFoundException, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        KmsError::new(KmsErrorKind::KMSInternalException, message)
+    }
+
+    /// The one message for every ciphertext that does not open: AWS does not
+    /// say whether the blob, the key material or the encryption context was wrong.
+    pub(crate) fn invalid_ciphertext() -> Self {
+        KmsError::new(
+            KmsErrorKind::InvalidCiphertextException,
+            "The ciphertext is invalid, was tampered with, or its encryption context does not match.",
+        )
     }
 
     /// How the CLI classifies this error.

@@ -1,5 +1,112 @@
 //! The KMS core: a local key service with AWS KMS semantics.
+//!
+//! [`Kms`] is the service's interface, one method per AWS KMS operation with
+//! typed requests and responses shaped like the AWS JSON API ([`types`]), and
+//! free of storage details so that the same types can be served over HTTP.
+//! [`KmsCore`] implements it over a SQLite key store.
+//!
+//! Key hierarchy, after AWS KMS: a root (domain) key, from a key file or an
+//! Argon2id passphrase, protects every backing key at rest (module `rootkey`);
+//! each request derives a one-use AES-256-GCM key from a backing key and a
+//! fresh 128-bit nonce with the SP 800-108 counter-mode KDF (module `blob`,
+//! which also documents the ciphertext layout). Rotation adds backing-key
+//! versions and keeps the old ones, so older ciphertexts still decrypt.
+//!
+//! The store is SQLite in WAL mode (module `core` describes the locking), in a
+//! directory chosen by [`KmsConfig::from_env`]: `--keystore DIR`, else
+//! `$ENVELOPE_HOME`, else `<user data dir>/envelope`. Region and account of
+//! the ARNs default to [`DEFAULT_REGION`] and [`DEFAULT_ACCOUNT_ID`].
+//!
+//! Key ids are accepted in the four AWS forms (key id, key ARN, alias name,
+//! alias ARN) where AWS accepts them; responses name keys by ARN. ARNs use
+//! the configured partition, region and account ([`KmsConfig`]).
 
+mod admin;
+mod blob;
+mod config;
+mod core;
 mod error;
+mod files;
+mod ids;
+mod ops;
+mod rootkey;
+mod rsa;
+mod store;
+pub mod types;
 
+pub use self::core::{KmsCore, DB_FILE};
+pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
+pub use config::{
+    Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID, ENV_HOME,
+    ENV_PASSPHRASE, ENV_REGION,
+};
 pub use error::{KmsError, KmsErrorKind};
+pub use ids::Arn;
+pub use ops::{MAX_CIPHERTEXT_BLOB, MAX_NUMBER_OF_BYTES, MAX_PLAINTEXT};
+pub use types::*;
+
+/// The alias of the CLI's default key, created on first use.
+pub const DEFAULT_KEY_ALIAS: &str = "alias/envelope-default";
+
+/// An AWS KMS-compatible key service. Every method is one AWS operation.
+pub trait Kms: Send + Sync {
+    /// CreateKey: a symmetric (default) or RSA encryption key.
+    fn create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError>;
+    /// DescribeKey.
+    fn describe_key(&self, req: &DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError>;
+    /// ListKeys, paginated.
+    fn list_keys(&self, req: &ListKeysRequest) -> Result<ListKeysResponse, KmsError>;
+    /// CreateAlias.
+    fn create_alias(&self, req: &CreateAliasRequest) -> Result<EmptyResponse, KmsError>;
+    /// UpdateAlias: point an alias at another key of the same type.
+    fn update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError>;
+    /// DeleteAlias.
+    fn delete_alias(&self, req: &DeleteAliasRequest) -> Result<EmptyResponse, KmsError>;
+    /// ListAliases, paginated, optionally of one key.
+    fn list_aliases(&self, req: &ListAliasesRequest) -> Result<ListAliasesResponse, KmsError>;
+    /// EnableKey.
+    fn enable_key(&self, req: &EnableKeyRequest) -> Result<EmptyResponse, KmsError>;
+    /// DisableKey.
+    fn disable_key(&self, req: &DisableKeyRequest) -> Result<EmptyResponse, KmsError>;
+    /// ScheduleKeyDeletion: the key is deleted once the waiting period is over.
+    fn schedule_key_deletion(
+        &self,
+        req: &ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError>;
+    /// CancelKeyDeletion: the key returns as Disabled.
+    fn cancel_key_deletion(
+        &self,
+        req: &CancelKeyDeletionRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError>;
+    /// EnableKeyRotation (automatic rotation).
+    fn enable_key_rotation(&self, req: &EnableKeyRotationRequest) -> Result<EmptyResponse, KmsError>;
+    /// DisableKeyRotation.
+    fn disable_key_rotation(&self, req: &DisableKeyRotationRequest) -> Result<EmptyResponse, KmsError>;
+    /// GetKeyRotationStatus.
+    fn get_key_rotation_status(
+        &self,
+        req: &GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError>;
+    /// RotateKeyOnDemand: new key material now; older material keeps decrypting.
+    fn rotate_key_on_demand(
+        &self,
+        req: &RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError>;
+    /// Encrypt up to 4096 bytes.
+    fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError>;
+    /// Decrypt.
+    fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError>;
+    /// ReEncrypt: decrypt and encrypt again without releasing the plaintext.
+    fn re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError>;
+    /// GenerateDataKey.
+    fn generate_data_key(&self, req: &GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError>;
+    /// GenerateDataKeyWithoutPlaintext.
+    fn generate_data_key_without_plaintext(
+        &self,
+        req: &GenerateDataKeyWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError>;
+    /// GenerateRandom.
+    fn generate_random(&self, req: &GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError>;
+    /// GetPublicKey of an RSA key.
+    fn get_public_key(&self, req: &GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError>;
+}

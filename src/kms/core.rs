@@ -1,0 +1,467 @@
+//! [`KmsCore`]: the embedded key service over a SQLite key store.
+//!
+//! Concurrency: one SQLite connection per `KmsCore`, behind a mutex, in WAL
+//! mode with a busy timeout. Reads run in a deferred transaction and every
+//! write in `BEGIN IMMEDIATE`, so several processes (each with its own
+//! `KmsCore`) can share a store; a failed operation rolls its transaction
+//! back and leaves the store unchanged. Cryptography on request data runs
+//! after the transaction, outside the lock.
+//!
+//! Time-driven changes (deletion of keys whose waiting period is over,
+//! automatic rotation) are applied lazily: on open and before each operation.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+use super::config::KmsConfig;
+use super::error::{KmsError, KmsErrorKind};
+use super::ids::{check_alias_name, parse_key_ref, KeyRef};
+use super::rootkey::{self, RootKey};
+use super::store::{self, db, AliasRow, KeyRow};
+use super::types::*;
+use super::{files, rsa, Kms};
+use crate::crypto::{random_secret, Secret};
+
+/// File name of the SQLite database in the key-store directory.
+pub const DB_FILE: &str = "kms.db";
+/// Length of symmetric backing keys.
+const BACKING_LEN: usize = 32;
+/// How long a request waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DAY: u64 = 86_400;
+
+/// The embedded KMS: AWS KMS semantics over a local key store.
+///
+/// `Send + Sync`; share it as `Arc<dyn Kms>`.
+pub struct KmsCore {
+    pub(crate) config: KmsConfig,
+    conn: Mutex<Connection>,
+    pub(crate) root: RootKey,
+    created: bool,
+}
+
+impl std::fmt::Debug for KmsCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsCore")
+            .field("config", &self.config)
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> KmsError {
+    KmsError::internal(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// Switches the database to WAL, waiting out other processes doing the same.
+fn enable_wal(conn: &Connection) -> Result<(), KmsError> {
+    let mut tries = 0;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) && tries < 300 =>
+            {
+                tries += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(db(e)),
+        }
+    }
+}
+
+impl KmsCore {
+    /// Opens the key store of `config`, creating the directory (0700), the
+    /// database (0600) and the root key on first use.
+    ///
+    /// AccessDeniedException if the root key file or passphrase does not
+    /// match the store; KMSInternalException if the store cannot be read.
+    pub fn open(config: KmsConfig) -> Result<KmsCore, KmsError> {
+        config.validate()?;
+        let dir = config.keystore.clone();
+        files::private_dir(&dir).map_err(|e| io_err("create the key-store directory", &dir, e))?;
+        let db_path = dir.join(DB_FILE);
+        files::private_file(&db_path).map_err(|e| io_err("create the key store", &db_path, e))?;
+        let mut conn = Connection::open(&db_path).map_err(db)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+        enable_wal(&conn)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+        let (root, created) = rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?;
+        for suffix in ["-wal", "-shm"] {
+            let p = dir.join(format!("{DB_FILE}{suffix}"));
+            files::restrict_file(&p).map_err(|e| io_err("restrict", &p, e))?;
+        }
+        let core = KmsCore {
+            config,
+            conn: Mutex::new(conn),
+            root,
+            created,
+        };
+        core.maintain(&mut *core.lock()?)?;
+        Ok(core)
+    }
+
+    /// Whether this `open` created the key store (for a first-run note).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The key-store directory.
+    pub fn keystore(&self) -> &Path {
+        &self.config.keystore
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &KmsConfig {
+        &self.config
+    }
+
+    /// Returns the key ARN behind `alias` (`alias/...`), first creating a
+    /// symmetric key and the alias if the alias does not exist. The flag says
+    /// whether a key was created. Atomic across processes. An existing alias
+    /// is returned as is, even if its key is disabled or pending deletion
+    /// (operations on it then fail with the key's state error).
+    pub fn ensure_alias_key(&self, alias: &str) -> Result<(String, bool), KmsError> {
+        check_alias_name(alias)?;
+        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+        self.write(|c| {
+            if let Some(a) = store::get_alias(c, alias)? {
+                return Ok((self.config.key_arn(&a.target_key_id), false));
+            }
+            let description = format!("Default key of envelope, created on first use of {alias}");
+            let row = self.new_key(c, KeySpec::SymmetricDefault, description, &material, None)?;
+            let now = self.now();
+            store::put_alias(
+                c,
+                &AliasRow {
+                    alias_name: alias.to_owned(),
+                    target_key_id: row.key_id.clone(),
+                    created: now,
+                    updated: now,
+                },
+            )?;
+            Ok((self.config.key_arn(&row.key_id), true))
+        })
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.config.clock.now()
+    }
+
+    pub(crate) fn arn(&self, key_id: &str) -> String {
+        self.config.key_arn(key_id)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
+        self.conn
+            .lock()
+            .map_err(|_| KmsError::internal("the key store handle was poisoned by a panic"))
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`); rolled back if `f` fails.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, KmsError>) -> Result<T, KmsError> {
+        let mut conn = self.lock()?;
+        self.maintain(&mut conn)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction, for a consistent view across statements.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, KmsError>) -> Result<T, KmsError> {
+        let mut conn = self.lock()?;
+        self.maintain(&mut conn)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(db)?;
+        f(&tx)
+    }
+
+    /// Deletes keys whose waiting period is over and rotates keys whose
+    /// automatic rotation is due. Cheap when there is nothing to do.
+    fn maintain(&self, conn: &mut Connection) -> Result<(), KmsError> {
+        let now = self.now();
+        if !store::maintenance_due(conn, now)? {
+            return Ok(());
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        for id in store::expired_keys(&tx, now)? {
+            store::delete_key(&tx, &id)?;
+        }
+        for mut row in store::due_rotations(&tx, now)? {
+            self.rotate(&tx, &mut row, "AUTOMATIC")?;
+            let period = row.rotation_period.unwrap_or(365).max(1) as u64;
+            row.next_rotation = Some(now + period * DAY);
+            store::update_key(&tx, &row)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// Adds a new backing-key version and makes it current (the caller saves `row`).
+    pub(crate) fn rotate(&self, c: &Connection, row: &mut KeyRow, kind: &str) -> Result<(), KmsError> {
+        let version = row
+            .current_version
+            .checked_add(1)
+            .ok_or_else(|| KmsError::internal("backing-key version overflow"))?;
+        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+        let ekt = self.root.seal_token(&row.key_id, version, &material)?;
+        store::insert_backing(c, &row.key_id, version, self.now(), Some(kind), &ekt)?;
+        row.current_version = version;
+        Ok(())
+    }
+
+    /// Inserts a new enabled key with `material` as version 1.
+    pub(crate) fn new_key(
+        &self,
+        c: &Connection,
+        spec: KeySpec,
+        description: String,
+        material: &[u8],
+        public_key: Option<Vec<u8>>,
+    ) -> Result<KeyRow, KmsError> {
+        let mut id = [0u8; 16];
+        crate::crypto::fill_random(&mut id).map_err(|e| KmsError::internal(e.to_string()))?;
+        let key_id = uuid::Builder::from_random_bytes(id)
+            .into_uuid()
+            .hyphenated()
+            .to_string();
+        let row = KeyRow {
+            key_id,
+            created: self.now(),
+            description,
+            key_spec: spec,
+            key_usage: KeyUsage::EncryptDecrypt,
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            rotation_period: None,
+            next_rotation: None,
+            current_version: 1,
+            on_demand_rotations: 0,
+            public_key,
+        };
+        let ekt = self.root.seal_token(&row.key_id, 1, material)?;
+        store::insert_key(c, &row)?;
+        store::insert_backing(c, &row.key_id, 1, row.created, None, &ekt)?;
+        Ok(row)
+    }
+
+    /// Finds the key an identifier names. `allow_alias` is false for the
+    /// operations that take only a key id or key ARN.
+    pub(crate) fn resolve(
+        &self,
+        c: &Connection,
+        id: &str,
+        field: &str,
+        allow_alias: bool,
+    ) -> Result<KeyRow, KmsError> {
+        let key_id = match parse_key_ref(&self.config, id, field, allow_alias)? {
+            KeyRef::Key(k) => k,
+            KeyRef::Alias(a) => {
+                store::get_alias(c, &a)?
+                    .ok_or_else(|| {
+                        KmsError::not_found(format!("Alias {} is not found.", self.config.alias_arn(&a)))
+                    })?
+                    .target_key_id
+            }
+        };
+        self.key_by_id(c, &key_id)
+    }
+
+    pub(crate) fn key_by_id(&self, c: &Connection, key_id: &str) -> Result<KeyRow, KmsError> {
+        store::get_key(c, key_id)?
+            .ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", self.arn(key_id))))
+    }
+
+    /// Decrypts version `version` of a key's material; `None` if there is no such version.
+    pub(crate) fn material(
+        &self,
+        c: &Connection,
+        row: &KeyRow,
+        version: u32,
+    ) -> Result<Option<Secret>, KmsError> {
+        match store::get_backing(c, &row.key_id, version)? {
+            Some(ekt) => self.root.open_token(&row.key_id, version, &ekt).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Refuses cryptographic use of a key that is not Enabled.
+    pub(crate) fn check_usable(&self, row: &KeyRow) -> Result<(), KmsError> {
+        match row.state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(KmsError::new(
+                KmsErrorKind::DisabledException,
+                format!("{} is disabled.", self.arn(&row.key_id)),
+            )),
+            KeyState::PendingDeletion => Err(self.pending_deletion(row)),
+        }
+    }
+
+    pub(crate) fn pending_deletion(&self, row: &KeyRow) -> KmsError {
+        KmsError::new(
+            KmsErrorKind::KMSInvalidStateException,
+            format!("{} is pending deletion.", self.arn(&row.key_id)),
+        )
+    }
+
+    pub(crate) fn metadata(&self, row: &KeyRow) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: self.config.account_id.clone(),
+            key_id: row.key_id.clone(),
+            arn: self.arn(&row.key_id),
+            creation_date: row.created,
+            enabled: row.state == KeyState::Enabled,
+            description: row.description.clone(),
+            key_usage: row.key_usage,
+            key_state: row.state,
+            deletion_date: row.deletion_date,
+            origin: "AWS_KMS".into(),
+            key_manager: "CUSTOMER".into(),
+            customer_master_key_spec: row.key_spec,
+            key_spec: row.key_spec,
+            encryption_algorithms: row.key_spec.encryption_algorithms(),
+            multi_region: false,
+            pending_deletion_window_in_days: row.pending_window_days,
+        }
+    }
+
+    /// Generates the material of a new key outside any transaction (RSA
+    /// generation is slow): (private material, public key).
+    pub(crate) fn generate_material(spec: KeySpec) -> Result<(Secret, Option<Vec<u8>>), KmsError> {
+        match spec {
+            KeySpec::SymmetricDefault => Ok((
+                random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?,
+                None,
+            )),
+            _ => rsa::generate(spec).map(|(private, public)| (private, Some(public))),
+        }
+    }
+}
+
+/// AWS's message for a value below or above a numeric range.
+pub(crate) fn check_range(field: &str, v: i64, min: i64, max: i64) -> Result<(), KmsError> {
+    let (rel, bound) = if v < min {
+        ("greater than or equal to", min)
+    } else if v > max {
+        ("less than or equal to", max)
+    } else {
+        return Ok(());
+    };
+    Err(KmsError::validation(format!(
+        "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: \
+         Member must have value {rel} {bound}"
+    )))
+}
+
+/// AWS's message for a blob or string outside its length range.
+pub(crate) fn check_len(field: &str, len: usize, min: usize, max: usize) -> Result<(), KmsError> {
+    let (rel, bound) = if len < min {
+        ("greater than or equal to", min)
+    } else if len > max {
+        ("less than or equal to", max)
+    } else {
+        return Ok(());
+    };
+    Err(KmsError::validation(format!(
+        "1 validation error detected: Value at '{field}' failed to satisfy constraint: \
+         Member must have length {rel} {bound}"
+    )))
+}
+
+impl Kms for KmsCore {
+    fn create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+        self.op_create_key(req)
+    }
+    fn describe_key(&self, req: &DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
+        self.op_describe_key(req)
+    }
+    fn list_keys(&self, req: &ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+        self.op_list_keys(req)
+    }
+    fn create_alias(&self, req: &CreateAliasRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_create_alias(req)
+    }
+    fn update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_update_alias(req)
+    }
+    fn delete_alias(&self, req: &DeleteAliasRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_delete_alias(req)
+    }
+    fn list_aliases(&self, req: &ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+        self.op_list_aliases(req)
+    }
+    fn enable_key(&self, req: &EnableKeyRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_set_enabled(req, true)
+    }
+    fn disable_key(&self, req: &DisableKeyRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_set_enabled(req, false)
+    }
+    fn schedule_key_deletion(
+        &self,
+        req: &ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        self.op_schedule_key_deletion(req)
+    }
+    fn cancel_key_deletion(
+        &self,
+        req: &CancelKeyDeletionRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError> {
+        self.op_cancel_key_deletion(req)
+    }
+    fn enable_key_rotation(&self, req: &EnableKeyRotationRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_set_rotation(&req.key_id, Some(req.rotation_period_in_days))
+    }
+    fn disable_key_rotation(&self, req: &DisableKeyRotationRequest) -> Result<EmptyResponse, KmsError> {
+        self.op_set_rotation(&req.key_id, None)
+    }
+    fn get_key_rotation_status(
+        &self,
+        req: &GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
+        self.op_get_key_rotation_status(req)
+    }
+    fn rotate_key_on_demand(
+        &self,
+        req: &RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        self.op_rotate_key_on_demand(req)
+    }
+    fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+        self.op_encrypt(req)
+    }
+    fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
+        self.op_decrypt(req)
+    }
+    fn re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
+        self.op_re_encrypt(req)
+    }
+    fn generate_data_key(&self, req: &GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError> {
+        self.op_generate_data_key(req, "GenerateDataKey")
+    }
+    fn generate_data_key_without_plaintext(
+        &self,
+        req: &GenerateDataKeyWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
+        let r = self.op_generate_data_key(req, "GenerateDataKeyWithoutPlaintext")?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: r.ciphertext_blob,
+            key_id: r.key_id,
+        })
+    }
+    fn generate_random(&self, req: &GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+        self.op_generate_random(req)
+    }
+    fn get_public_key(&self, req: &GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError> {
+        self.op_get_public_key(req)
+    }
+}
