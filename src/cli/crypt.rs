@@ -9,7 +9,7 @@ use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
 use super::error::CliError;
-use super::keys::keyring_from_groups;
+use super::keys::{keyring_from_args, KeyService, Mode};
 use super::output::Output;
 use super::{CommonArgs, DecryptArgs, EncryptArgs};
 
@@ -77,7 +77,7 @@ fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
     }
 }
 
-pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
+pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
         return Err(CliError::usage(format!("-c {k}: encrypt needs key=value pairs")));
@@ -89,7 +89,12 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
-    let keyring = keyring_from_groups(&a.common.wrapping_key_groups)?;
+    let keyring = keyring_from_args(
+        &a.common.wrapping_key_groups,
+        &a.common.key_ids,
+        Mode::Encrypt,
+        service,
+    )?;
     let opts = EncryptOptions {
         suite,
         frame_length: a.frame_length,
@@ -118,9 +123,14 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
     out.commit()
 }
 
-pub fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
+pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
-    let keyring = keyring_from_groups(&a.common.wrapping_key_groups)?;
+    let keyring = keyring_from_args(
+        &a.common.wrapping_key_groups,
+        &a.common.key_ids,
+        Mode::Decrypt,
+        service,
+    )?;
     let opts = DecryptOptions {
         commitment_policy: policy(&a.common)?,
         reproduced_encryption_context: ctx.pairs,

@@ -1,32 +1,148 @@
 //! Building keyrings from `-w` groups, as aws-encryption-cli spells them:
-//! `-w provider=raw-aes key=PATH namespace=NS name=NAME` and
-//! `-w provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=...`.
+//! `-w provider=raw-aes key=PATH namespace=NS name=NAME`,
+//! `-w provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=...`,
+//! `-w key=ID [key=ID...]` (KMS-core keys, any id form), `-w discovery=true`,
+//! and `-k ID` as a short form of `-w key=ID`.
+//!
+//! With no key at all, encrypt uses the KMS core's default key (created on
+//! first use) and decrypt finds the KMS-core key named in the message.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use envelope::crypto::Secret;
+use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::Keyring;
+use envelope::kms::{DescribeKeyRequest, Kms, KmsConfig, KmsCore, DEFAULT_KEY_ALIAS};
 use zeroize::Zeroizing;
 
 use super::error::CliError;
 
+/// One `-w` group: its single-valued options, and the repeatable `key` and
+/// `discovery-account` values.
+#[derive(Default)]
+struct Group {
+    options: BTreeMap<String, String>,
+    keys: Vec<String>,
+    accounts: Vec<String>,
+}
+
 /// Parses one `-w` group's `k=v` words.
-fn parse_group(words: &[String]) -> Result<BTreeMap<String, String>, CliError> {
-    let mut map = BTreeMap::new();
+fn parse_group(words: &[String]) -> Result<Group, CliError> {
+    let mut g = Group::default();
     for w in words {
         let (k, v) = w
             .split_once('=')
             .ok_or_else(|| CliError::usage(format!("-w: expected key=value, got '{w}'")))?;
-        if map.insert(k.to_owned(), v.to_owned()).is_some() {
-            return Err(CliError::usage(format!("-w: '{k}' given twice in one group")));
+        match k {
+            "key" => g.keys.push(v.to_owned()),
+            "discovery-account" => g.accounts.push(v.to_owned()),
+            _ => {
+                if g.options.insert(k.to_owned(), v.to_owned()).is_some() {
+                    return Err(CliError::usage(format!("-w: '{k}' given twice in one group")));
+                }
+            }
         }
     }
-    Ok(map)
+    Ok(g)
+}
+
+/// Whether the keyrings encrypt or decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Encrypt,
+    Decrypt,
+}
+
+/// Opens the KMS core on first need, so runs with raw keys never touch the key store.
+pub struct KeyService<'a> {
+    keystore: Option<&'a Path>,
+    quiet: bool,
+    core: Option<Arc<KmsCore>>,
+}
+
+impl<'a> KeyService<'a> {
+    pub fn new(keystore: Option<&'a Path>, quiet: bool) -> Self {
+        KeyService {
+            keystore,
+            quiet,
+            core: None,
+        }
+    }
+
+    fn core(&mut self) -> Result<Arc<KmsCore>, CliError> {
+        if let Some(c) = &self.core {
+            return Ok(c.clone());
+        }
+        let kms = |e: envelope::kms::KmsError| CliError::from_lib("key store", e.into());
+        let config = KmsConfig::from_env(self.keystore).map_err(kms)?;
+        let core = Arc::new(KmsCore::open(config).map_err(kms)?);
+        if core.created() && !self.quiet {
+            eprintln!(
+                "envelope: created a new key store in {}",
+                core.keystore().display()
+            );
+        }
+        self.core = Some(core.clone());
+        Ok(core)
+    }
+
+    /// The KMS core's default key, created on first use.
+    fn default_key(&mut self) -> Result<String, CliError> {
+        let core = self.core()?;
+        let (arn, created) = core
+            .ensure_alias_key(DEFAULT_KEY_ALIAS)
+            .map_err(|e| CliError::from_lib(DEFAULT_KEY_ALIAS, e.into()))?;
+        if created && !self.quiet {
+            eprintln!(
+                "envelope: created the default key {DEFAULT_KEY_ALIAS} ({arn}) in the key store at {}",
+                core.keystore().display()
+            );
+        }
+        Ok(arn)
+    }
+
+    /// A strict KMS keyring. On decrypt, ids are resolved to key ARNs first,
+    /// because the message names its key by ARN and matching is exact.
+    fn strict(&mut self, mode: Mode, ids: Vec<String>) -> Result<Box<dyn Keyring>, CliError> {
+        let core = self.core()?;
+        let ids = if mode == Mode::Decrypt {
+            ids.into_iter()
+                .map(|id| {
+                    core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
+                        .map(|r| r.key_metadata.arn)
+                        .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            ids
+        };
+        let kms: Arc<dyn Kms> = core;
+        Ok(Box::new(
+            KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
+        ))
+    }
+
+    fn discovery(
+        &mut self,
+        accounts: Vec<String>,
+        partition: Option<String>,
+    ) -> Result<Box<dyn Keyring>, CliError> {
+        let kms: Arc<dyn Kms> = self.core()?;
+        let filter = (!accounts.is_empty()).then(|| DiscoveryFilter {
+            partition: partition.unwrap_or_else(|| "aws".into()),
+            account_ids: accounts,
+        });
+        Ok(Box::new(
+            KmsKeyring::discovery(kms, filter).map_err(|e| CliError::from_lib("-w discovery", e))?,
+        ))
+    }
 }
 
 fn take(map: &mut BTreeMap<String, String>, k: &str, provider: &str) -> Result<String, CliError> {
@@ -49,21 +165,61 @@ fn read_aes_key(path: &str) -> Result<Secret, CliError> {
     }
 }
 
+/// The single `key=` of a raw keyring group.
+fn one_key(keys: &mut Vec<String>, provider: &str) -> Result<String, CliError> {
+    match keys.len() {
+        1 => Ok(keys.remove(0)),
+        0 => Err(CliError::usage(format!("-w provider={provider}: missing key="))),
+        _ => Err(CliError::usage(format!(
+            "-w provider={provider}: give one key= per group"
+        ))),
+    }
+}
+
 /// One keyring from one `-w` group.
-pub fn keyring_from_group(words: &[String]) -> Result<Box<dyn Keyring>, CliError> {
-    let mut map = parse_group(words)?;
+fn keyring_from_group(
+    words: &[String],
+    mode: Mode,
+    service: &mut KeyService<'_>,
+) -> Result<Box<dyn Keyring>, CliError> {
+    let Group {
+        options: mut map,
+        mut keys,
+        accounts,
+    } = parse_group(words)?;
     let provider = map.remove("provider").unwrap_or_default();
     let lib = |e| CliError::from_lib("-w", e);
     let keyring: Box<dyn Keyring> = match provider.as_str() {
+        _ if map.get("discovery").is_some_and(|d| d == "true") => {
+            map.remove("discovery");
+            if mode == Mode::Encrypt {
+                return Err(CliError::usage(
+                    "-w discovery=true only decrypts; name a key to encrypt",
+                ));
+            }
+            if !keys.is_empty() {
+                return Err(CliError::usage("-w discovery=true takes no key="));
+            }
+            let partition = map.remove("discovery-partition");
+            service.discovery(accounts, partition)?
+        }
+        "" | "aws-kms" | "kms" => {
+            if keys.is_empty() {
+                return Err(CliError::usage(
+                    "-w: give key=ID for a KMS-core key, discovery=true, or provider=raw-aes|raw-rsa",
+                ));
+            }
+            service.strict(mode, keys)?
+        }
         "raw-aes" => {
-            let path = take(&mut map, "key", &provider)?;
+            let path = one_key(&mut keys, &provider)?;
             let ns = take(&mut map, "namespace", &provider)?;
             let name = take(&mut map, "name", &provider)?;
             let key = read_aes_key(&path)?;
             Box::new(RawAesKeyring::new(&ns, &name, &key).map_err(lib)?)
         }
         "raw-rsa" => {
-            let path = take(&mut map, "key", &provider)?;
+            let path = one_key(&mut keys, &provider)?;
             let ns = take(&mut map, "namespace", &provider)?;
             let name = take(&mut map, "name", &provider)?;
             let padding: RsaPadding = take(&mut map, "padding", &provider)?
@@ -79,7 +235,6 @@ pub fn keyring_from_group(words: &[String]) -> Result<Box<dyn Keyring>, CliError
             };
             Box::new(RawRsaKeyring::new(&ns, &name, padding, public, private).map_err(lib)?)
         }
-        "" => return Err(CliError::usage("-w: missing provider= (raw-aes or raw-rsa)")),
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };
     if let Some(k) = map.keys().next() {
@@ -90,15 +245,30 @@ pub fn keyring_from_group(words: &[String]) -> Result<Box<dyn Keyring>, CliError
     Ok(keyring)
 }
 
-/// The keyring for all `-w` groups: one keyring, or a multi-keyring whose
-/// first member generates the data key.
-pub fn keyring_from_groups(groups: &[Vec<String>]) -> Result<Box<dyn Keyring>, CliError> {
+/// The keyring for all `-w` groups and `-k` ids: one keyring, or a
+/// multi-keyring whose first member generates the data key. With none,
+/// encrypt uses the default KMS-core key and decrypt uses discovery.
+pub fn keyring_from_args(
+    groups: &[Vec<String>],
+    key_ids: &[String],
+    mode: Mode,
+    service: &mut KeyService<'_>,
+) -> Result<Box<dyn Keyring>, CliError> {
     let mut rings = groups
         .iter()
-        .map(|g| keyring_from_group(g))
+        .map(|g| keyring_from_group(g, mode, service))
         .collect::<Result<Vec<_>, _>>()?;
+    if !key_ids.is_empty() {
+        rings.push(service.strict(mode, key_ids.to_vec())?);
+    }
     match rings.len() {
-        0 => Err(CliError::usage("no wrapping key given: use -w")),
+        0 => match mode {
+            Mode::Encrypt => {
+                let arn = service.default_key()?;
+                service.strict(mode, vec![arn])
+            }
+            Mode::Decrypt => service.discovery(Vec::new(), None),
+        },
         1 => Ok(rings.remove(0)),
         _ => {
             let generator = rings.remove(0);

@@ -56,10 +56,17 @@ struct CommonArgs {
     output: PathBuf,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
+    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-account=ID] (decrypt) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
-    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512.
+    /// Without -w or -k, encrypt uses the KMS core's default key (alias/envelope-default)
+    /// and decrypt finds the KMS-core key named in the message.
     #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
     wrapping_keys: Vec<String>,
+
+    /// A KMS-core key (key id, key ARN, alias name or alias ARN); short for `-w key=ID`. Repeatable.
+    #[arg(short = 'k', long = "key-id", value_name = "ID")]
+    key_ids: Vec<String>,
 
     /// The `-w` words grouped per occurrence (clap's derive flattens them; see [`main`]).
     #[arg(skip)]
@@ -129,8 +136,12 @@ pub fn main() -> ExitCode {
         }
     }
     let r = match cli.command {
-        Command::Encrypt(a) => crypt::encrypt(a),
-        Command::Decrypt(a) => crypt::decrypt(a),
+        Command::Encrypt(a) => {
+            crypt::encrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), cli.quiet))
+        }
+        Command::Decrypt(a) => {
+            crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), cli.quiet))
+        }
         Command::Kms { op } => return kms::run(op, cli.keystore.as_deref()),
     };
     match r {
