@@ -1,6 +1,7 @@
 //! CLI errors and exit codes.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use envelope::ErrorKind;
@@ -61,7 +62,8 @@ impl CliError {
     }
 
     pub fn exit(self) -> ExitCode {
-        eprintln!("envelope: {}", self.message);
+        // A stderr that cannot be written is ignored: the exit code still tells.
+        let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
         ExitCode::from(self.code)
     }
 }
