@@ -445,10 +445,10 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> Result<(), Failure> {
     let call = prepare(op)?;
     let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
-    if core.created() {
+    if core.created() && !quiet {
         eprintln!(
             "envelope: created a new key store in {}",
             core.keystore().display()
@@ -464,8 +464,8 @@ fn execute(op: KmsCommand, keystore: Option<&Path>) -> Result<(), Failure> {
 }
 
 /// Runs one operation against the key store and prints its JSON response.
-pub fn run(op: KmsCommand, keystore: Option<&Path>) -> ExitCode {
-    match execute(op, keystore) {
+pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
+    match execute(op, keystore, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => {
             eprintln!("envelope: {m}");

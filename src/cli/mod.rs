@@ -174,7 +174,7 @@ pub fn main() -> ExitCode {
             crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
         }
         Command::Inspect(a) => inspect::run(a),
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref()),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
