@@ -135,6 +135,10 @@ fn broken_pipe_ends_quietly() {
     let (code, err) = reader_goes_away(&env, &["encrypt", "-i", "big"], 10);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(err, "");
+    // A kms response to a reader that has gone before it was written.
+    let (code, err) = reader_goes_away(&env, &["kms", "list-keys"], 0);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err, "");
     // The same through a shell pipeline into head.
     let out = sh(&env, r#""$ENVELOPE" decrypt -i big.enc | head -c 5 | wc -c"#);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
@@ -201,4 +205,7 @@ fn terminal_manners() {
     env.ok(&["-q", "encrypt", "-i", "short", "-o", "short.enc"]);
     let shown = on_terminal(&env, r#""$ENVELOPE" decrypt -i short.enc"#);
     assert!(shown.contains("plain words"), "{shown:?}");
+    // With the data itself on the terminal, no bar is drawn over it, however long the run.
+    let shown = on_terminal(&env, r#"(cat short.enc; sleep 1.5) | "$ENVELOPE" decrypt"#);
+    assert_eq!(shown.trim(), "plain words", "{shown:?}");
 }

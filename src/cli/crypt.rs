@@ -7,7 +7,7 @@
 //! behind (see [`Output`]).
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 
 use envelope::format::context::EncryptionContext;
 use envelope::keyring::Keyring;
@@ -164,7 +164,9 @@ fn run(
     if plan.jobs.is_empty() {
         ui.note("no files to process");
     }
-    let progress = ui.progress(plan.total_size());
+    // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
+    let stdout_on_terminal = plan.jobs.iter().any(|j| j.dest == Dest::Stdout) && io::stdout().is_terminal();
+    let progress = ui.progress(plan.total_size(), !stdout_on_terminal);
     let mut first_failure = None;
     let mut failures = 0usize;
     for job in &plan.jobs {

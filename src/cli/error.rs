@@ -20,7 +20,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  integrity or authentication failure (tampered, truncated, wrong key,
-     context mismatch, bad signature)
+     context mismatch, bad signature, not a message)
   2  usage error
   3  I/O error
   4  key-service error (key not found, disabled, pending deletion, access)";

@@ -135,10 +135,9 @@ pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> 
         mirror_dirs: Vec::new(),
     };
     if !to_directory {
-        let source = if reads_stdin {
-            Source::Stdin
-        } else {
-            Source::File(inputs[0].clone())
+        let source = match inputs.first() {
+            Some(p) if !is_dash(p) => Source::File(p.clone()),
+            _ => Source::Stdin,
         };
         let size = match &source {
             Source::File(p) => fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len()),

@@ -72,9 +72,9 @@ impl Ui {
     }
 
     /// Starts progress over `total` bytes (`None`: unknown, a spinner). The
-    /// returned handle is inert unless stderr is a terminal and not `-q`.
-    pub fn progress(&self, total: Option<u64>) -> Progress {
-        if self.quiet || !io::stderr().is_terminal() {
+    /// returned handle is inert unless `wanted`, stderr is a terminal and not `-q`.
+    pub fn progress(&self, total: Option<u64>, wanted: bool) -> Progress {
+        if !wanted || self.quiet || !io::stderr().is_terminal() {
             return Progress {
                 bar: None,
                 stop: None,
