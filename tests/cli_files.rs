@@ -752,3 +752,161 @@ fn help_documents_exit_codes_and_options() {
         assert!(text.contains(opt), "encrypt --help lacks {opt}");
     }
 }
+
+#[test]
+fn rsa_keys_multi_keyrings_and_edk_limits() {
+    let env = Env::new();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys");
+    for f in ["rsa-2048-public.pem", "rsa-2048-private.pem"] {
+        fs::copy(keys.join(f), env.path(f)).unwrap();
+    }
+    let rsa = |pem: &'static str| -> Vec<&'static str> {
+        vec![
+            "-w",
+            "provider=raw-rsa",
+            pem,
+            "namespace=rsa-ns",
+            "name=rsa-1",
+            "padding=oaep-sha256",
+        ]
+    };
+    let aes = aes_key(&env);
+    env.write("p", &bytes(5000, 4));
+    env.ok(&with(
+        &["encrypt", "-i", "p", "-o", "rsa.enc"],
+        &rsa("key=rsa-2048-public.pem"),
+    ));
+    env.ok(&with(
+        &["decrypt", "-i", "rsa.enc", "-o", "rsa.out"],
+        &rsa("key=rsa-2048-private.pem"),
+    ));
+    assert_eq!(env.read("rsa.out"), env.read("p"));
+    // The public key cannot decrypt.
+    env.fails(
+        &with(
+            &["decrypt", "-i", "rsa.enc", "-o", "x"],
+            &rsa("key=rsa-2048-public.pem"),
+        ),
+        2,
+    );
+    assert!(!env.path("x").exists());
+
+    // Three keys: a KMS-core key, AES and RSA. Each opens the message alone.
+    let mut three = vec![
+        "encrypt",
+        "-i",
+        "p",
+        "-o",
+        "multi.enc",
+        "-k",
+        "alias/envelope-default",
+    ];
+    three.extend(&aes);
+    three.extend(rsa("key=rsa-2048-public.pem"));
+    env.ok(&["-q", "encrypt", "-i", "p", "-o", "warmup.enc"]);
+    env.ok(&three);
+    let v: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["inspect", "--json", "multi.enc"]).stdout).unwrap();
+    let ids: Vec<&str> = v["encrypted_data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["tests", "rsa-ns", "aws-kms"]);
+    for (i, key) in [
+        aes.clone(),
+        rsa("key=rsa-2048-private.pem"),
+        vec!["-k", "alias/envelope-default"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = format!("multi.{i}");
+        env.ok(&with(&["decrypt", "-i", "multi.enc", "-o", &out], key));
+        assert_eq!(env.read(&out), env.read("p"));
+    }
+    // --max-encrypted-data-keys: three are too many to read, or to write.
+    let err = env.fails(
+        &with(
+            &[
+                "decrypt",
+                "-i",
+                "multi.enc",
+                "-o",
+                "y",
+                "--max-encrypted-data-keys",
+                "2",
+            ],
+            &aes,
+        ),
+        1,
+    );
+    assert!(err.contains("too many encrypted data keys"), "{err}");
+    env.ok(&with(
+        &[
+            "decrypt",
+            "-i",
+            "multi.enc",
+            "-o",
+            "y",
+            "--max-encrypted-data-keys",
+            "3",
+        ],
+        &aes,
+    ));
+    let mut too_many = three.clone();
+    too_many[4] = "z.enc";
+    too_many.extend(["--max-encrypted-data-keys", "2"]);
+    env.fails(&too_many, 1);
+    assert!(!env.path("z.enc").exists());
+}
+
+#[test]
+fn keystore_option_and_passphrase_stores() {
+    let env = Env::new();
+    env.write("p", b"p");
+    // --keystore wins over ENVELOPE_HOME.
+    env.ok(&[
+        "-q",
+        "--keystore",
+        "elsewhere",
+        "encrypt",
+        "-i",
+        "p",
+        "-o",
+        "p.enc",
+    ]);
+    assert!(env.path("elsewhere/root.key").is_file());
+    assert!(!env.home().exists());
+    // The key is not in the default store: a key-service error.
+    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 4);
+    assert!(err.contains("decrypt p.enc: NotFoundException"), "{err}");
+    env.ok(&["decrypt", "--keystore", "elsewhere", "-i", "p.enc", "-o", "out"]);
+    assert_eq!(env.read("out"), b"p");
+
+    // A passphrase store: no root.key, and the passphrase is needed every time.
+    let store = env.path("pass-store");
+    let with_pass = |pass: &str, args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("ENVELOPE_HOME", &store)
+            .env("ENVELOPE_PASSPHRASE", pass)
+            .args(args)
+            .output()
+            .unwrap();
+        cli_support::assert_clean(&out.stderr);
+        out
+    };
+    let out = with_pass("correct horse", &["-q", "encrypt", "-i", "p", "-o", "pp.enc"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(store.join("kms.db").is_file());
+    assert!(!store.join("root.key").exists());
+    let out = with_pass("wrong", &["decrypt", "-i", "pp.enc", "-o", "pp.out"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDeniedException"));
+    assert!(!env.path("pp.out").exists());
+    let out = with_pass("correct horse", &["decrypt", "-i", "pp.enc", "-o", "pp.out"]);
+    assert!(out.status.success());
+    assert_eq!(env.read("pp.out"), b"p");
+}
