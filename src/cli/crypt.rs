@@ -70,10 +70,9 @@ fn read_chunk(r: &mut dyn Read, buf: &mut [u8], name: &str) -> Result<usize, Cli
 fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
     match out.write_all(bytes) {
         Ok(()) => Ok(()),
-        // The reader of our stdout went away (`| head`): end quietly, as
-        // command-line tools in a pipeline do. Only stdout can break this way,
-        // so no temporary file is left behind.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        // The reader of our stdout (or FIFO) went away (`| head`): end quietly,
+        // as command-line tools in a pipeline do.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(CliError::reader_gone()),
         Err(e) => Err(CliError::io(out.name(), e)),
     }
 }
@@ -176,6 +175,7 @@ fn run(
                 meta.ok(mode, job, &summary)?;
                 report(ui, mode, job, &summary);
             }
+            Err(e) if e.is_reader_gone() => return Err(e),
             Err(e) => {
                 meta.failed(mode, job, &e)?;
                 if plan.jobs.len() == 1 {

@@ -61,9 +61,24 @@ impl CliError {
         }
     }
 
+    /// The reader of the output went away (a broken pipe): not a failure,
+    /// the run just ends, silently and with exit code 0, as `cat | head` does.
+    pub fn reader_gone() -> Self {
+        CliError {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
+    pub fn is_reader_gone(&self) -> bool {
+        self.code == 0
+    }
+
     pub fn exit(self) -> ExitCode {
-        // A stderr that cannot be written is ignored: the exit code still tells.
-        let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
+        if !self.is_reader_gone() {
+            // A stderr that cannot be written is ignored: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
+        }
         ExitCode::from(self.code)
     }
 }
