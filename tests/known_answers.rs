@@ -249,7 +249,9 @@ fn run_case(c: &Case) -> Result<String, String> {
                     expected.len()
                 ));
             }
-            let n = streamed.map_err(|e| format!("decrypt_stream failed: {e}"))?.bytes_out;
+            let n = streamed
+                .map_err(|e| format!("decrypt_stream failed: {e}"))?
+                .bytes_out;
             if streamed_out != expected || n != expected.len() as u64 {
                 return Err(format!(
                     "decrypt_stream wrote {} bytes (reported {n}) that differ from the plaintext",
