@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 use envelope::format::context::EncryptionContext;
-use envelope::stream::{DecryptOptions, Decryptor, EncryptOptions};
+use envelope::stream::{DecryptOptions, Decryption, EncryptOptions};
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
@@ -12,8 +12,6 @@ use super::error::CliError;
 use super::keys::keyring_from_groups;
 use super::output::Output;
 use super::{CommonArgs, DecryptArgs, EncryptArgs};
-
-const CHUNK: usize = 1 << 20;
 
 /// `-c` words split into pairs (k=v) and bare required keys (k).
 struct ContextArgs {
@@ -53,19 +51,6 @@ fn open_input(common: &CommonArgs) -> Result<(Box<dyn Read>, String), CliError> 
     }
 }
 
-fn read_chunk(r: &mut dyn Read, buf: &mut [u8], name: &str) -> Result<usize, CliError> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CliError::io(name, e)),
-        }
-    }
-    Ok(n)
-}
-
 fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
     match out.write_all(bytes) {
         Ok(()) => Ok(()),
@@ -98,23 +83,24 @@ pub fn encrypt(a: EncryptArgs) -> Result<(), CliError> {
         required_encryption_context_keys: Vec::new(),
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
     };
-    let (mut input, in_name) = open_input(&a.common)?;
+    let (input, in_name) = open_input(&a.common)?;
     let mut out = Output::open(&a.common.output, a.common.force, false)?;
-    let lib = |e| CliError::from_lib(format!("encrypt {in_name}"), e);
-    let mut enc = envelope::stream::Encryptor::new(keyring.as_ref(), &opts).map_err(lib)?;
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-    let mut sealed = Vec::with_capacity(CHUNK + CHUNK / 8);
-    loop {
-        let n = read_chunk(&mut input, &mut buf, &in_name)?;
-        if n == 0 {
-            break;
-        }
-        enc.update(&buf[..n], &mut sealed).map_err(lib)?;
-        write_out(&mut out, &sealed)?;
-        sealed.clear();
-    }
-    enc.finish(&mut sealed).map_err(lib)?;
-    write_out(&mut out, &sealed)?;
+    let out_name = out.name();
+    let mut input = Blame::new(input);
+    let mut sink = Blame::new(&mut out);
+    let r = envelope::stream::encrypt_stream_parallel(
+        keyring.as_ref(),
+        &opts,
+        &mut input,
+        &mut sink,
+        threads(&a.common),
+    );
+    let failed = Failed {
+        what: format!("encrypt {in_name}"),
+        input: (input.failed, &in_name),
+        output: (sink.failed, &out_name),
+    };
+    failed.check(r)?;
     out.commit()
 }
 
@@ -128,42 +114,111 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
         unsigned_only: a.decrypt_unsigned,
         ..DecryptOptions::default()
     };
-    let (mut input, in_name) = open_input(&a.common)?;
+    let (input, in_name) = open_input(&a.common)?;
     let mut out = Output::open(&a.common.output, a.common.force, true)?;
-    let lib = |e| CliError::from_lib(format!("decrypt {in_name}"), e);
-    let mut dec = Decryptor::new(keyring.as_ref(), opts);
-    let mut buf = vec![0u8; CHUNK];
-    let mut plain = Zeroizing::new(Vec::with_capacity(CHUNK));
-    let mut checked_required = false;
-    loop {
-        let n = read_chunk(&mut input, &mut buf, &in_name)?;
-        if n == 0 {
-            break;
+    let out_name = out.name();
+    let threads = threads(&a.common);
+    let mut input = Blame::new(input);
+    let mut sink = Blame::new(&mut out);
+    let mut plain = Zeroizing::new(Vec::new());
+    let r = Decryption::start(keyring.as_ref(), &opts, &mut input).and_then(|d| {
+        if let Some(k) = ctx
+            .required_keys
+            .iter()
+            .find(|k| !d.header().encryption_context.contains_key(*k))
+        {
+            return Ok(Err(CliError {
+                code: super::error::EXIT_INTEGRITY,
+                message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+            }));
         }
-        dec.update(&buf[..n], &mut plain).map_err(lib)?;
-        if !checked_required {
-            if let Some(h) = dec.header() {
-                if let Some(k) = ctx
-                    .required_keys
-                    .iter()
-                    .find(|k| !h.encryption_context.contains_key(*k))
-                {
-                    return Err(CliError {
-                        code: super::error::EXIT_INTEGRITY,
-                        message: format!(
-                            "decrypt {in_name}: encryption context: required key '{k}' is missing"
-                        ),
-                    });
-                }
-                checked_required = true;
-            }
+        if a.buffer {
+            d.decrypt_to(&mut *plain, threads).map(Ok)
+        } else {
+            d.decrypt_to(&mut sink, threads).map(Ok)
         }
-        if !a.buffer {
-            write_out(&mut out, &plain)?;
-            plain.clear();
-        }
-    }
-    dec.finish().map_err(lib)?;
+    });
+    let failed = Failed {
+        what: format!("decrypt {in_name}"),
+        input: (input.failed, &in_name),
+        output: (sink.failed, &out_name),
+    };
+    failed.check(r)??;
     write_out(&mut out, &plain)?;
     out.commit()
+}
+
+fn threads(common: &CommonArgs) -> usize {
+    common
+        .threads
+        .map_or_else(envelope::stream::available_threads, usize::from)
+}
+
+/// A reader or writer that remembers whether it failed, so that an I/O error
+/// coming back from the library names the right file.
+struct Blame<T> {
+    inner: T,
+    failed: bool,
+}
+
+impl<T> Blame<T> {
+    fn new(inner: T) -> Self {
+        Blame { inner, failed: false }
+    }
+
+    fn note<V>(&mut self, r: io::Result<V>) -> io::Result<V> {
+        if r.as_ref().is_err_and(|e| e.kind() != io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+impl<R: Read> Read for Blame<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.note(r)
+    }
+}
+
+impl<W: Write> Write for Blame<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let r = self.inner.write_all(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
+}
+
+/// How a library call that read the input and wrote the output failed.
+struct Failed<'a> {
+    what: String,
+    /// Whether the input failed, and its name.
+    input: (bool, &'a str),
+    /// Whether the output failed, and its name.
+    output: (bool, &'a str),
+}
+
+impl Failed<'_> {
+    fn check<T>(self, r: envelope::Result<T>) -> Result<T, CliError> {
+        match r {
+            Ok(v) => Ok(v),
+            // The reader of our stdout went away (`| head`): end quietly, as
+            // command-line tools in a pipeline do (see `write_out`).
+            Err(envelope::Error::Io(e)) if self.output.0 && e.kind() == io::ErrorKind::BrokenPipe => {
+                std::process::exit(0)
+            }
+            Err(envelope::Error::Io(e)) if self.output.0 => Err(CliError::io(self.output.1, e)),
+            Err(envelope::Error::Io(e)) if self.input.0 => Err(CliError::io(self.input.1, e)),
+            Err(e) => Err(CliError::from_lib(self.what, e)),
+        }
+    }
 }
