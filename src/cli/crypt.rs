@@ -42,6 +42,7 @@ fn policy(common: &CommonArgs) -> Result<CommitmentPolicy, CliError> {
 }
 
 fn open_input(common: &CommonArgs) -> Result<(Box<dyn Read>, String), CliError> {
+    super::pipes::widen_stdio();
     if common.input.as_os_str() == "-" {
         Ok((Box::new(io::stdin().lock()), "stdin".into()))
     } else {

@@ -5,6 +5,7 @@ mod error;
 mod keys;
 mod kms;
 mod output;
+mod pipes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

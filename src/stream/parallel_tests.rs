@@ -111,7 +111,7 @@ fn parallel_encryption_writes_the_single_threaded_bytes() {
                     // Every worker count meets every suite and frame length.
                     let workers = WORKERS[(runs + i) % WORKERS.len()];
                     runs += 1;
-                    let t = tuning(workers, per_batch * fl + fl / 2);
+                    let t = tuning(workers, per_batch * fl);
                     let what = format!("{suite} frame {fl} size {size} workers {workers} batch {per_batch}");
                     let pt = pattern(size);
                     let (a, b) = twins(&k, &opts);
