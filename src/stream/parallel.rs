@@ -149,13 +149,13 @@ pub(crate) fn encrypt_with(
         hasher,
         &mut writer,
         |b| {
-            let cap = b.input.len();
+            let cap = b.plain.len();
             let take = first.len().min(cap);
-            b.input[..take].copy_from_slice(&first[..take]);
+            b.plain[..take].copy_from_slice(&first[..take]);
             first = &first[take..];
             let mut n = take;
             if n < cap {
-                match read_full(&mut reader, &mut b.input[n..]) {
+                match read_full(&mut reader, &mut b.plain[n..]) {
                     Ok(k) => n += k,
                     Err(e) => {
                         b.frames = 0;
@@ -180,7 +180,7 @@ pub(crate) fn encrypt_with(
                 }
             }
             if n < cap {
-                tail.extend_from_slice(&b.input[frames * frame_len..n]);
+                tail.extend_from_slice(&b.plain[frames * frame_len..n]);
                 return false;
             }
             true
@@ -207,8 +207,8 @@ struct Seal<'a> {
 impl Job for Seal<'_> {
     fn process(&self, b: &mut Batch) -> Result<()> {
         let sealed_len = sealed_frame_len(false, self.frame_len);
-        let frames = b.input[..b.frames * self.frame_len].chunks_exact(self.frame_len);
-        let sealed = b.output[..b.frames * sealed_len].chunks_exact_mut(sealed_len);
+        let frames = b.plain[..b.frames * self.frame_len].chunks_exact(self.frame_len);
+        let sealed = b.sealed[..b.frames * sealed_len].chunks_exact_mut(sealed_len);
         for ((pt, out), seq) in frames.zip(sealed).zip(b.first_seq..) {
             self.cipher.seal_frame_into(seq, false, pt, out)?;
         }
@@ -220,7 +220,7 @@ impl Job for Seal<'_> {
     }
 
     fn written<'b>(&self, b: &'b Batch) -> &'b [u8] {
-        &b.output[..b.frames * sealed_frame_len(false, self.frame_len)]
+        &b.sealed[..b.frames * sealed_frame_len(false, self.frame_len)]
     }
 }
 
@@ -233,8 +233,8 @@ struct Open<'a> {
 impl Job for Open<'_> {
     fn process(&self, b: &mut Batch) -> Result<()> {
         let sealed_len = sealed_frame_len(false, self.frame_len);
-        let frames = b.input[..b.frames * sealed_len].chunks_exact(sealed_len);
-        let plain = b.output[..b.frames * self.frame_len].chunks_exact_mut(self.frame_len);
+        let frames = b.sealed[..b.frames * sealed_len].chunks_exact(sealed_len);
+        let plain = b.plain[..b.frames * self.frame_len].chunks_exact_mut(self.frame_len);
         for ((frame, out), seq) in frames.zip(plain).zip(b.first_seq..) {
             // The reader checked the sequence numbers; the IV is taken as stored.
             let (head, sealed) = frame.split_at(REGULAR_FRAME_HEADER_LEN);
@@ -246,11 +246,11 @@ impl Job for Open<'_> {
     }
 
     fn signed<'b>(&self, b: &'b Batch) -> &'b [u8] {
-        &b.input[..b.frames * sealed_frame_len(false, self.frame_len)]
+        &b.sealed[..b.frames * sealed_frame_len(false, self.frame_len)]
     }
 
     fn written<'b>(&self, b: &'b Batch) -> &'b [u8] {
-        &b.output[..b.frames * self.frame_len]
+        &b.plain[..b.frames * self.frame_len]
     }
 }
 
@@ -385,17 +385,17 @@ impl<'k, R: Read> Decryption<'k, R> {
         let outcome = pipeline::run(
             &job,
             workers,
-            || Batch::new(per_batch * sealed_len, per_batch * frame_len),
+            || Batch::new(per_batch * frame_len, per_batch * sealed_len),
             body.hasher,
             writer,
             |b| {
-                let cap = b.input.len();
+                let cap = b.sealed.len();
                 let take = (carry.len() - carry_pos).min(cap);
-                b.input[..take].copy_from_slice(&carry[carry_pos..carry_pos + take]);
+                b.sealed[..take].copy_from_slice(&carry[carry_pos..carry_pos + take]);
                 carry_pos += take;
                 let mut n = take;
                 if n < cap && !*eof {
-                    match read_full(reader, &mut b.input[n..]) {
+                    match read_full(reader, &mut b.sealed[n..]) {
                         Ok(k) => {
                             *eof = n + k < cap;
                             n += k;
@@ -410,7 +410,7 @@ impl<'k, R: Read> Decryption<'k, R> {
                 // Batches start at a frame boundary and hold a whole number of
                 // regular frames when full, so a frame is cut only at the end
                 // of the input.
-                let data = &b.input[..n];
+                let data = &b.sealed[..n];
                 let mut pos = 0;
                 b.first_seq = next_seq;
                 b.frames = 0;

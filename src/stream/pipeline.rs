@@ -34,12 +34,13 @@ use crate::error::{Error, Result};
 /// hashed, one being written, and one queued.
 const SPARE_BATCHES: usize = 4;
 
-/// A run of consecutive frames with its buffers.
+/// A run of consecutive frames with its buffers: the reader fills one and
+/// the workers write the other.
 pub(super) struct Batch {
-    /// Plaintext (encrypt) or sealed frames (decrypt).
-    pub input: Zeroizing<Vec<u8>>,
-    /// Sealed frames (encrypt) or plaintext (decrypt).
-    pub output: Zeroizing<Vec<u8>>,
+    /// The frames' plaintext, wiped when the batch is dropped.
+    pub plain: Zeroizing<Vec<u8>>,
+    /// The sealed frames (frame headers, ciphertext and tags).
+    pub sealed: Vec<u8>,
     /// Sequence number of the first frame.
     pub first_seq: u32,
     /// How many frames the batch holds.
@@ -49,10 +50,10 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    pub fn new(input_len: usize, output_len: usize) -> Self {
+    pub fn new(plain_len: usize, sealed_len: usize) -> Self {
         Batch {
-            input: Zeroizing::new(vec![0u8; input_len]),
-            output: Zeroizing::new(vec![0u8; output_len]),
+            plain: Zeroizing::new(vec![0u8; plain_len]),
+            sealed: vec![0u8; sealed_len],
             first_seq: 0,
             frames: 0,
             error: None,
@@ -62,8 +63,7 @@ impl Batch {
 
 /// What the workers do to a batch: seal or open its frames.
 pub(super) trait Job: Sync {
-    /// Seals or opens the batch's frames, input to output; the first error
-    /// names its frame.
+    /// Seals or opens the batch's frames; the first error names its frame.
     fn process(&self, batch: &mut Batch) -> Result<()>;
     /// The batch's bytes that the signature covers.
     fn signed<'b>(&self, batch: &'b Batch) -> &'b [u8];
