@@ -8,8 +8,8 @@
 //! release rules and every check stay theirs: the output is byte for byte
 //! what the single-threaded functions write.
 //!
-//! Inputs of at most [`IO_CHUNK`] bytes, and `threads <= 1`, take the
-//! single-threaded path: no thread is started.
+//! The first 16 MiB, and everything when `threads <= 1`, go through on the
+//! calling thread: small inputs start no thread.
 
 use std::io::{Read, Write};
 
@@ -30,6 +30,12 @@ use crate::keyring::Keyring;
 /// write is at least this large. Small enough that the batches in flight
 /// stay in the L3 cache (about 12 MiB for two workers).
 const BATCH_BYTES: usize = 1 << 20;
+/// Bytes (plaintext for encryption, message body for decryption) that always
+/// go through on the calling thread. On two cores the pipeline's fixed costs
+/// (faulting in its buffers, starting threads, moving batches between
+/// caches) come to a few milliseconds, which inputs below this size do not
+/// earn back; above it, the rest goes through the pipeline.
+const SMALL_INPUT: usize = 16 << 20;
 /// Longer frames take the single-threaded path, which holds about one frame
 /// where the pipeline would hold one per batch in flight.
 const MAX_PARALLEL_FRAME: usize = 4 << 20;
@@ -47,8 +53,7 @@ pub(crate) struct Tuning {
     pub workers: usize,
     /// Plaintext bytes per batch.
     pub batch_bytes: usize,
-    /// Inputs (messages, for decryption) of at most this many bytes are
-    /// processed on the calling thread.
+    /// Bytes processed on the calling thread before the pipeline starts.
     pub small: usize,
 }
 
@@ -57,7 +62,7 @@ impl Tuning {
         Tuning {
             workers: if threads > 1 { threads } else { 0 },
             batch_bytes: BATCH_BYTES,
-            small: IO_CHUNK,
+            small: SMALL_INPUT,
         }
     }
 
@@ -73,7 +78,7 @@ impl Tuning {
 /// Encrypts everything `reader` yields into `writer` like
 /// [`encrypt_stream`](super::encrypt_stream), with `threads` threads sealing
 /// frames; reading, writing and the signature hash get a thread each besides.
-/// `threads <= 1`, or an input of at most 1 MiB, runs on the calling thread.
+/// `threads <= 1`, or an input of at most 16 MiB, runs on the calling thread.
 /// Memory stays bounded by about `2 x (1 MiB + frame length) x (threads + 4)`.
 pub fn encrypt_stream_parallel(
     keyring: &dyn Keyring,
@@ -110,28 +115,35 @@ pub(crate) fn encrypt_with(
 ) -> Result<StreamSummary> {
     let mut counts = Counts::default();
     let frame_len = enc.frame_len();
-    let mut first = Zeroizing::new(vec![0u8; IO_CHUNK.max(tuning.small)]);
     let Some(per_batch) = tuning.frames_per_batch(frame_len) else {
-        encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut first, &mut counts)?;
+        let mut input = Zeroizing::new(vec![0u8; IO_CHUNK]);
+        encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
         return Ok(counts.summary(enc.header().clone()));
     };
-    let n = read_full(&mut reader, &mut first[..tuning.small])?;
+    // The first `tuning.small` bytes go through on this thread, in whole
+    // batches of frames: inputs that end there start no thread at all, and
+    // the encryptor is left at a frame boundary for the pipeline.
     let mut out = Vec::new();
-    if n < tuning.small {
-        // The whole input is small: no threads.
+    let mut input = Zeroizing::new(vec![0u8; per_batch * frame_len]);
+    while counts.bytes_in < tuning.small as u64 {
+        let n = read_full(&mut reader, &mut input)?;
         counts.bytes_in += n as u64;
-        enc.update(&first[..n], &mut out)?;
+        out.clear();
+        enc.update(&input[..n], &mut out)?;
         emit(&mut writer, &out, &mut counts)?;
-        encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut first, &mut counts)?;
-        return Ok(counts.summary(enc.header().clone()));
+        if n < input.len() {
+            encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
+            return Ok(counts.summary(enc.header().clone()));
+        }
     }
+    drop(input);
 
+    out.clear();
     let (mut next_seq, hasher) = enc
         .hand_over(&mut out)
-        .ok_or(Error::Crypto("a fresh encryptor has buffered plaintext"))?;
+        .ok_or(Error::Crypto("the encryptor stopped between frames"))?;
     emit(&mut writer, &out, &mut counts)?;
     let mut tail = Zeroizing::new(Vec::new());
-    let mut first = &first[..n];
     let mut bytes_in = 0u64;
     let job = Seal {
         cipher: enc.cipher(),
@@ -150,20 +162,14 @@ pub(crate) fn encrypt_with(
         &mut writer,
         |b| {
             let cap = b.plain.len();
-            let take = first.len().min(cap);
-            b.plain[..take].copy_from_slice(&first[..take]);
-            first = &first[take..];
-            let mut n = take;
-            if n < cap {
-                match read_full(&mut reader, &mut b.plain[n..]) {
-                    Ok(k) => n += k,
-                    Err(e) => {
-                        b.frames = 0;
-                        b.error = Some(Error::Io(e));
-                        return false;
-                    }
+            let n = match read_full(&mut reader, &mut b.plain) {
+                Ok(n) => n,
+                Err(e) => {
+                    b.frames = 0;
+                    b.error = Some(Error::Io(e));
+                    return false;
                 }
-            }
+            };
             bytes_in += n as u64;
             let frames = n / frame_len;
             b.first_seq = next_seq;
@@ -326,30 +332,68 @@ impl<'k, R: Read> Decryption<'k, R> {
         tuning: Tuning,
     ) -> Result<StreamSummary> {
         let mut counts = Counts::default();
-        let small = self.eof && self.rest.len() <= tuning.small;
-        let per_batch = match self.header.content_type {
-            ContentType::Framed if !small => tuning.frames_per_batch(self.header.frame_length as usize),
-            _ => None,
-        };
-        let (rest, eof) = match per_batch {
-            Some(per_batch) => self.decrypt_frames(per_batch, tuning.workers, &mut writer, &mut counts)?,
-            None => (std::mem::take(&mut self.rest), self.eof),
-        };
-        // The final frame, the footer and anything after: on this thread.
         let mut out = Zeroizing::new(Vec::new());
-        self.dec.update(&rest, &mut out)?;
+        let frame_len = self.header.frame_length as usize;
+        let mut per_batch = match self.header.content_type {
+            ContentType::Framed => tuning.frames_per_batch(frame_len),
+            ContentType::NonFramed => None,
+        };
+        let sealed_len = sealed_frame_len(false, frame_len) as u64;
+        // Bytes read but not yet given to the decryptor: `data[pos..]`.
+        let mut data = std::mem::take(&mut self.rest);
+        let mut pos = 0;
+        // The first `tuning.small` body bytes go through on this thread, so a
+        // message that ends there starts no thread at all; then the decryptor
+        // is fed up to the next regular-frame boundary and the pipeline takes
+        // over from there. If a final frame came first, it never does.
+        let mut body_fed = 0u64;
+        loop {
+            let warm = body_fed >= tuning.small as u64;
+            if let Some(pb) = per_batch.filter(|_| warm && body_fed % sealed_len == 0) {
+                match self.decrypt_frames(&data[pos..], pb, tuning.workers, &mut writer, &mut counts)? {
+                    Some(tail) => {
+                        (data, pos) = (tail, 0);
+                        break;
+                    }
+                    None => per_batch = None,
+                }
+            }
+            let mut take = data.len() - pos;
+            if per_batch.is_some() && warm {
+                take = take.min((sealed_len - body_fed % sealed_len) as usize);
+            }
+            if take > 0 {
+                out.clear();
+                self.dec.update(&data[pos..pos + take], &mut out)?;
+                emit(&mut writer, &out, &mut counts)?;
+                pos += take;
+                body_fed += take as u64;
+                continue;
+            }
+            if self.eof {
+                break;
+            }
+            data.clear();
+            data.resize(IO_CHUNK, 0);
+            let n = read_full(&mut self.reader, &mut data)?;
+            data.truncate(n);
+            pos = 0;
+            self.eof = n < IO_CHUNK;
+        }
+        // The final frame, the footer and anything after: on this thread.
+        out.clear();
+        self.dec.update(&data[pos..], &mut out)?;
         emit(&mut writer, &out, &mut counts)?;
-        if eof {
+        if self.eof {
             self.dec.finish()?;
             writer.flush()?;
         } else {
-            let mut input = rest;
-            input.resize(IO_CHUNK, 0);
+            data.resize(IO_CHUNK, 0);
             decrypt_to_end(
                 &mut self.dec,
                 &mut self.reader,
                 &mut writer,
-                &mut input,
+                &mut data,
                 &mut counts,
             )?;
         }
@@ -357,24 +401,26 @@ impl<'k, R: Read> Decryption<'k, R> {
         Ok(counts.summary(self.header))
     }
 
-    /// Opens the regular frames in the pipeline; returns what follows them
-    /// (the final frame onward, or an incomplete frame at the end of the
-    /// input) and whether the input has ended.
+    /// Opens the regular frames in the pipeline, starting with `carry` (read
+    /// but not yet decrypted); returns what follows them (the final frame
+    /// onward, or an incomplete frame at the end of the input). `None` if the
+    /// decryptor does not stand at a frame boundary of the body.
     fn decrypt_frames(
         &mut self,
+        carry: &[u8],
         per_batch: usize,
         workers: usize,
         writer: &mut (impl Write + Send),
         counts: &mut Counts,
-    ) -> Result<(Vec<u8>, bool)> {
+    ) -> Result<Option<Vec<u8>>> {
         let Some(body) = self.dec.hand_over() else {
-            return Ok((std::mem::take(&mut self.rest), self.eof));
+            return Ok(None);
         };
         let frame_len = self.header.frame_length as usize;
         let frame_length = body.frame_length;
         let sealed_len = sealed_frame_len(false, frame_len);
         let mut next_seq = body.next_seq;
-        let (reader, carry, eof) = (&mut self.reader, &self.rest, &mut self.eof);
+        let (reader, eof) = (&mut self.reader, &mut self.eof);
         let mut carry_pos = 0;
         let mut consumed = 0u64;
         let mut tail = Vec::new();
@@ -461,6 +507,6 @@ impl<'k, R: Read> Decryption<'k, R> {
         counts.bytes_out += outcome.written;
         outcome.result?;
         self.dec.take_back(next_seq, outcome.hasher, consumed);
-        Ok((tail, *eof))
+        Ok(Some(tail))
     }
 }

@@ -22,8 +22,8 @@ lengths from 1 to 65536 (exact multiples included) appear in every run, in
 each direction. A few negative checks follow: wrong key, tampered body, wrong
 context, policy. The seed printed first reproduces the choices (not the keys).
 
-Four fixed cases of about 3 MiB each way pass --threads (1 to 3), so that
-envelope's parallel pipeline (inputs over 1 MiB) meets Python every run.
+Four fixed cases of about 19 MiB each way pass --threads (1 to 3), so that
+envelope's parallel pipeline (inputs over 16 MiB) meets Python every run.
 
 The Python ESDK refuses to encrypt with frame lengths that are not a multiple of
 16; esdk_py.any_frame_length lifts only that check (see there).
@@ -370,12 +370,12 @@ def main():
                 step = runner.envelope_to_python if direction == "envelope->python" else runner.python_to_envelope
                 runner.record(title, lambda: step(enc, dec, sid, fl, size, ctx))
 
-    # Inputs above envelope's single-threaded limit (1 MiB) go through its
+    # Inputs above envelope's single-threaded limit (16 MiB) go through its
     # parallel pipeline (batches of frames on worker threads): both ways, with
     # explicit thread counts, at every kind of frame boundary.
     for sid, fl, threads in ((0x0578, 65536, 2), (0x0478, 4096, 3), (0x0178, 1000, 2), (0x0346, 4096, 1)):
         enc = dec = keys.keyset("aes256")
-        size = 3 * MIB + rng.randint(0, fl)
+        size = 19 * MIB + rng.randint(0, fl)
         ctx = random_context(rng)
         extra = ["--threads", str(threads)]
         total_bytes += 2 * size
