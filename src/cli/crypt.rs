@@ -122,29 +122,31 @@ pub fn decrypt(a: DecryptArgs) -> Result<(), CliError> {
     let mut input = Blame::new(input);
     let mut sink = Blame::new(&mut out);
     let mut plain = Zeroizing::new(Vec::new());
-    let r = Decryption::start(keyring.as_ref(), &opts, &mut input).and_then(|d| {
-        if let Some(k) = ctx
-            .required_keys
-            .iter()
-            .find(|k| !d.header().encryption_context.contains_key(*k))
-        {
-            return Ok(Err(CliError {
-                code: super::error::EXIT_INTEGRITY,
-                message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
-            }));
+    // Ok(Some(key)): the header lacks a key that `-c key` requires; nothing was written.
+    let r = (|| {
+        let d = Decryption::start(keyring.as_ref(), &opts, &mut input)?;
+        let context = &d.header().encryption_context;
+        if let Some(k) = ctx.required_keys.iter().find(|k| !context.contains_key(*k)) {
+            return Ok(Some(k.clone()));
         }
         if a.buffer {
-            d.decrypt_to(&mut *plain, threads).map(Ok)
+            d.decrypt_to(&mut *plain, threads)?;
         } else {
-            d.decrypt_to(&mut sink, threads).map(Ok)
+            d.decrypt_to(&mut sink, threads)?;
         }
-    });
+        Ok(None)
+    })();
     let failed = Failed {
         what: format!("decrypt {in_name}"),
         input: (input.failed, &in_name),
         output: (sink.failed, &out_name),
     };
-    failed.check(r)??;
+    if let Some(k) = failed.check(r)? {
+        return Err(CliError {
+            code: super::error::EXIT_INTEGRITY,
+            message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+        });
+    }
     write_out(&mut out, &plain)?;
     out.commit()
 }
