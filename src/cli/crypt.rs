@@ -11,7 +11,7 @@ use std::io::{self, IsTerminal, Read, Write};
 
 use envelope::format::context::EncryptionContext;
 use envelope::keyring::Keyring;
-use envelope::stream::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, StreamSummary};
+use envelope::stream::{DecryptOptions, Decryption, EncryptOptions, StreamSummary};
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
@@ -23,8 +23,6 @@ use super::output::{check_stdout, Output};
 use super::plan::{self, Dest, Job, Plan, Source};
 use super::ui::{Progress, Ui};
 use super::{CommonArgs, DecryptArgs, EncryptArgs};
-
-const CHUNK: usize = 1 << 20;
 
 /// `-c` words split into pairs (k=v) and bare required keys (k).
 struct ContextArgs {
@@ -54,17 +52,11 @@ fn policy(common: &CommonArgs) -> Result<CommitmentPolicy, CliError> {
     common.commitment_policy.parse().map_err(CliError::usage)
 }
 
-fn read_chunk(r: &mut dyn Read, buf: &mut [u8], name: &str) -> Result<usize, CliError> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CliError::io(name, e)),
-        }
-    }
-    Ok(n)
+/// `--threads`, else every available core.
+fn threads(common: &CommonArgs) -> usize {
+    common
+        .threads
+        .map_or_else(envelope::stream::available_threads, usize::from)
 }
 
 fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
@@ -109,13 +101,16 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         required_encryption_context_keys: Vec::new(),
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
     };
+    let threads = threads(&a.common);
     run(
         &plan,
         &a.common,
         Mode::Encrypt,
         ui,
         &mut meta,
-        |input, name, out, progress| encrypt_one(keyring.as_ref(), &opts, input, name, out, progress),
+        |input, name, out, progress| {
+            encrypt_one(keyring.as_ref(), &opts, threads, input, name, out, progress)
+        },
     )
 }
 
@@ -140,6 +135,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let check = DecryptChecks {
         required_keys: &ctx.required_keys,
         buffer: a.buffer,
+        threads: threads(&a.common),
     };
     run(
         &plan,
@@ -210,6 +206,9 @@ fn run_job(
     body: &mut impl FnMut(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError>,
 ) -> Result<StreamSummary, CliError> {
     let name = job.input_name();
+    if job.source == Source::Stdin || job.dest == Dest::Stdout {
+        super::pipes::widen_stdio();
+    }
     let mut input: Box<dyn Read> = match &job.source {
         Source::Stdin => Box::new(io::stdin().lock()),
         Source::File(p) => Box::new(File::open(p).map_err(|e| CliError::io(&name, e))?),
@@ -256,40 +255,30 @@ fn report(ui: &Ui, mode: Mode, job: &Job, s: &StreamSummary) {
     }
 }
 
-/// Encrypts one input into one output.
+/// Encrypts one input into one output through the parallel pipeline
+/// (single-threaded for small inputs or `--threads 1`).
 pub fn encrypt_one(
     keyring: &dyn Keyring,
     opts: &EncryptOptions,
+    threads: usize,
     input: &mut dyn Read,
     in_name: &str,
     out: &mut Output,
     progress: &Progress,
 ) -> Result<StreamSummary, CliError> {
-    let lib = |e| CliError::from_lib(format!("encrypt {in_name}"), e);
-    let mut enc = Encryptor::new(keyring, opts).map_err(lib)?;
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-    let mut sealed = Vec::with_capacity(CHUNK + CHUNK / 8);
-    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
-    loop {
-        let n = read_chunk(input, &mut buf, in_name)?;
-        if n == 0 {
-            break;
-        }
-        bytes_in += n as u64;
-        progress.inc(n as u64);
-        enc.update(&buf[..n], &mut sealed).map_err(lib)?;
-        write_out(out, &sealed)?;
-        bytes_out += sealed.len() as u64;
-        sealed.clear();
+    let out_name = out.name();
+    let mut src = Blame::new(Counted {
+        inner: input,
+        progress,
+    });
+    let mut sink = Blame::new(out);
+    let r = envelope::stream::encrypt_stream_parallel(keyring, opts, &mut src, &mut sink, threads);
+    Failed {
+        what: format!("encrypt {in_name}"),
+        input: (src.failed, in_name),
+        output: (sink.failed, &out_name),
     }
-    enc.finish(&mut sealed).map_err(lib)?;
-    write_out(out, &sealed)?;
-    bytes_out += sealed.len() as u64;
-    Ok(StreamSummary {
-        header: enc.header().clone(),
-        bytes_in,
-        bytes_out,
-    })
+    .check(r)
 }
 
 /// What decrypt checks beyond the library's options.
@@ -298,11 +287,14 @@ pub struct DecryptChecks<'a> {
     pub required_keys: &'a [String],
     /// `--buffer`: release nothing until the whole message has verified.
     pub buffer: bool,
+    /// `--threads`: threads that open frames.
+    pub threads: usize,
 }
 
 /// Decrypts one input into one output. Authenticated frames are written as
 /// they verify (the library holds the final frame until the signature has
-/// verified); with `--buffer`, nothing is written until the end.
+/// verified); with `--buffer`, nothing is written until the end. The `-c k`
+/// checks run on the authenticated header, before any plaintext is written.
 pub fn decrypt_one(
     keyring: &dyn Keyring,
     opts: &DecryptOptions,
@@ -312,55 +304,119 @@ pub fn decrypt_one(
     out: &mut Output,
     progress: &Progress,
 ) -> Result<StreamSummary, CliError> {
-    let lib = |e| CliError::from_lib(format!("decrypt {in_name}"), e);
-    let mut dec = Decryptor::new(keyring, opts.clone());
-    let mut buf = vec![0u8; CHUNK];
-    let mut plain = Zeroizing::new(Vec::with_capacity(CHUNK));
-    let mut checked_required = false;
-    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
-    loop {
-        let n = read_chunk(input, &mut buf, in_name)?;
-        if n == 0 {
-            break;
+    let out_name = out.name();
+    let mut src = Blame::new(Counted {
+        inner: input,
+        progress,
+    });
+    let mut sink = Blame::new(&mut *out);
+    let mut held = Zeroizing::new(Vec::new());
+    let r = Decryption::start(keyring, opts, &mut src).and_then(|d| {
+        let h = d.header();
+        if let Some(k) = check
+            .required_keys
+            .iter()
+            .find(|k| !h.encryption_context.contains_key(*k))
+        {
+            return Ok(Err(CliError {
+                code: EXIT_INTEGRITY,
+                message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+            }));
         }
-        bytes_in += n as u64;
-        progress.inc(n as u64);
-        dec.update(&buf[..n], &mut plain).map_err(lib)?;
-        if !checked_required {
-            if let Some(h) = dec.header() {
-                if let Some(k) = check
-                    .required_keys
-                    .iter()
-                    .find(|k| !h.encryption_context.contains_key(*k))
-                {
-                    return Err(CliError {
-                        code: EXIT_INTEGRITY,
-                        message: format!(
-                            "decrypt {in_name}: encryption context: required key '{k}' is missing"
-                        ),
-                    });
-                }
-                checked_required = true;
+        if check.buffer {
+            d.decrypt_to(&mut *held, check.threads).map(Ok)
+        } else {
+            d.decrypt_to(&mut sink, check.threads).map(Ok)
+        }
+    });
+    let summary = Failed {
+        what: format!("decrypt {in_name}"),
+        input: (src.failed, in_name),
+        output: (sink.failed, &out_name),
+    }
+    .check(r)??;
+    write_out(out, &held)?;
+    Ok(summary)
+}
+
+/// A reader that advances the progress bar by what it reads.
+struct Counted<'a> {
+    inner: &'a mut dyn Read,
+    progress: &'a Progress,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// A reader or writer that remembers whether it failed, so that an I/O error
+/// coming back from the library names the right file.
+struct Blame<T> {
+    inner: T,
+    failed: bool,
+}
+
+impl<T> Blame<T> {
+    fn new(inner: T) -> Self {
+        Blame { inner, failed: false }
+    }
+
+    fn note<V>(&mut self, r: io::Result<V>) -> io::Result<V> {
+        if r.as_ref().is_err_and(|e| e.kind() != io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+impl<R: Read> Read for Blame<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.note(r)
+    }
+}
+
+impl<W: Write> Write for Blame<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let r = self.inner.write_all(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
+}
+
+/// How a library call that read the input and wrote the output failed.
+struct Failed<'a> {
+    what: String,
+    /// Whether the input failed, and its name.
+    input: (bool, &'a str),
+    /// Whether the output failed, and its name.
+    output: (bool, &'a str),
+}
+
+impl Failed<'_> {
+    fn check<T>(self, r: envelope::Result<T>) -> Result<T, CliError> {
+        match r {
+            Ok(v) => Ok(v),
+            // The reader of our stdout went away (`| head`): end quietly (see `write_out`).
+            Err(envelope::Error::Io(e)) if self.output.0 && e.kind() == io::ErrorKind::BrokenPipe => {
+                Err(CliError::reader_gone())
             }
-        }
-        if !check.buffer {
-            write_out(out, &plain)?;
-            bytes_out += plain.len() as u64;
-            plain.clear();
+            Err(envelope::Error::Io(e)) if self.output.0 => Err(CliError::io(self.output.1, e)),
+            Err(envelope::Error::Io(e)) if self.input.0 => Err(CliError::io(self.input.1, e)),
+            Err(e) => Err(CliError::from_lib(self.what, e)),
         }
     }
-    dec.finish().map_err(lib)?;
-    write_out(out, &plain)?;
-    bytes_out += plain.len() as u64;
-    let header = dec.header().cloned().ok_or_else(|| {
-        CliError::from_lib(
-            format!("decrypt {in_name}"),
-            envelope::Error::Truncated(envelope::error::Part::Header),
-        )
-    })?;
-    Ok(StreamSummary {
-        header,
-        bytes_in,
-        bytes_out,
-    })
 }

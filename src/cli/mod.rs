@@ -8,6 +8,7 @@ mod keys;
 mod kms;
 mod metadata;
 mod output;
+mod pipes;
 mod plan;
 mod ui;
 
@@ -119,6 +120,10 @@ struct CommonArgs {
     /// Overwrite existing output files.
     #[arg(short, long)]
     force: bool,
+
+    /// Threads that seal or open frames (default: the available cores); 1 runs single-threaded.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 #[derive(Args, Debug)]

@@ -88,14 +88,27 @@ impl FrameHeader {
 
     /// Appends the frame header bytes.
     pub fn write(&self, out: &mut Vec<u8>) {
+        let (buf, n) = self.encode();
+        out.extend_from_slice(&buf[..n]);
+    }
+
+    /// The frame header bytes in a fixed buffer (no allocation) and their length.
+    pub fn encode(&self) -> ([u8; FINAL_FRAME_HEADER_LEN], usize) {
+        let mut buf = [0u8; FINAL_FRAME_HEADER_LEN];
+        let mut n = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[n..n + bytes.len()].copy_from_slice(bytes);
+            n += bytes.len();
+        };
         if self.is_final {
-            out.extend_from_slice(&FINAL_FRAME_MARKER.to_be_bytes());
+            put(&FINAL_FRAME_MARKER.to_be_bytes());
         }
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.iv);
+        put(&self.seq.to_be_bytes());
+        put(&self.iv);
         if self.is_final {
-            out.extend_from_slice(&self.content_len.to_be_bytes());
+            put(&self.content_len.to_be_bytes());
         }
+        (buf, n)
     }
 }
 

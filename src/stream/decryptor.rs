@@ -8,6 +8,7 @@
 
 use zeroize::Zeroizing;
 
+use super::frame::FrameCipher;
 use super::materials::prepare_decrypt;
 use super::materials::DecryptSetup;
 use super::DecryptOptions;
@@ -27,6 +28,14 @@ enum State {
     NonFramed(NonFramedHeader),
     Footer,
     Done,
+}
+
+/// What [`Decryptor::hand_over`] lends out for the body.
+pub(super) struct BodyHandOver<'a> {
+    pub cipher: &'a FrameCipher,
+    pub frame_length: u32,
+    pub next_seq: u32,
+    pub hasher: Option<signature::Hasher>,
 }
 
 /// Decrypts an ESDK message fed in pieces of any size.
@@ -130,8 +139,54 @@ impl<'k> Decryptor<'k> {
     }
 
     fn hash(&mut self, bytes: &[u8]) {
-        if let Some((h, _)) = self.setup.as_mut().and_then(|s| s.verifier.as_mut()) {
+        if let Some(h) = self.setup.as_mut().and_then(|s| s.hasher.as_mut()) {
             h.update(bytes);
+        }
+    }
+
+    /// Parses and authenticates the header from the start of `data` alone
+    /// (nothing is buffered): `Some(header length)`, or `None` if `data`
+    /// holds only part of the header. Used to hand the body to another
+    /// reader (the parallel pipeline) that needs to know where it begins.
+    pub(super) fn read_header(&mut self, data: &[u8]) -> Result<Option<usize>> {
+        if !matches!(self.state, State::Header) || !self.buf.is_empty() {
+            return Err(Error::Crypto("read_header after the header"));
+        }
+        let n = self.step_header(data)?;
+        if let Some(n) = n {
+            self.consumed += n as u64;
+        }
+        Ok(n)
+    }
+
+    /// Hands the framed body over to a caller that opens whole regular frames
+    /// itself (the parallel pipeline): the frame cipher, the frame length, the
+    /// next sequence number and the signature hash, which the caller feeds
+    /// every byte it consumes. `None` unless the decryptor stands at a frame
+    /// boundary of a framed body with nothing buffered.
+    pub(super) fn hand_over(&mut self) -> Option<BodyHandOver<'_>> {
+        if !matches!(self.state, State::FrameHeader) || !self.buf.is_empty() {
+            return None;
+        }
+        let frame_length = self.frame_length();
+        let setup = self.setup.as_mut()?;
+        let hasher = setup.hasher.take();
+        Some(BodyHandOver {
+            cipher: &setup.cipher,
+            frame_length,
+            next_seq: self.next_seq,
+            hasher,
+        })
+    }
+
+    /// Takes the body back after [`Decryptor::hand_over`]: the caller
+    /// consumed `consumed` bytes of whole regular frames, ending before frame
+    /// `next_seq`, and hashed them.
+    pub(super) fn take_back(&mut self, next_seq: u32, hasher: Option<signature::Hasher>, consumed: u64) {
+        self.next_seq = next_seq;
+        self.consumed += consumed;
+        if let Some(setup) = self.setup.as_mut() {
+            setup.hasher = hasher;
         }
     }
 
@@ -196,7 +251,7 @@ impl<'k> Decryptor<'k> {
     }
 
     fn is_signed(&self) -> bool {
-        self.setup.as_ref().is_some_and(|s| s.verifier.is_some())
+        self.setup.as_ref().is_some_and(|s| s.public_point.is_some())
     }
 
     fn step_frame_header(&mut self, rest: &[u8]) -> Result<Option<usize>> {
@@ -293,7 +348,8 @@ impl<'k> Decryptor<'k> {
             Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
             Parsed::Done(sig, n) => {
                 let suite = self.header.as_ref().and_then(|h| h.suite.signature);
-                let verifier = self.setup.as_mut().and_then(|s| s.verifier.take());
+                let setup = self.setup.as_mut();
+                let verifier = setup.and_then(|s| Some((s.hasher.take()?, s.public_point.take()?)));
                 match (suite, verifier) {
                     (Some(alg), Some((hasher, point))) => signature::verify(alg, &point, hasher, &sig)?,
                     _ => return Err(Error::Crypto("footer without a signature setup")),

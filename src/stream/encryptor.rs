@@ -3,7 +3,7 @@
 use zeroize::Zeroizing;
 
 use super::frame::FrameCipher;
-use super::materials::prepare_encrypt;
+use super::materials::{prepare_encrypt, EncryptSetup};
 use super::EncryptOptions;
 use crate::crypto::signature::{Hasher, Signer};
 use crate::error::{Error, Result};
@@ -24,7 +24,9 @@ pub struct Encryptor {
     frame_len: usize,
     next_seq: u32,
     pending: Zeroizing<Vec<u8>>,
-    signer: Option<(Signer, Hasher)>,
+    signer: Option<Signer>,
+    /// The signature hash of everything written so far (signing suites only).
+    hasher: Option<Hasher>,
     header_written: bool,
     finished: bool,
 }
@@ -41,17 +43,25 @@ impl std::fmt::Debug for Encryptor {
 impl Encryptor {
     /// Gets materials from `keyring` and prepares the header.
     pub fn new(keyring: &dyn Keyring, opts: &EncryptOptions) -> Result<Self> {
-        let setup = prepare_encrypt(keyring, opts)?;
-        Ok(Encryptor {
+        Ok(Self::from_setup(prepare_encrypt(keyring, opts)?))
+    }
+
+    pub(super) fn from_setup(setup: EncryptSetup) -> Self {
+        let (signer, hasher) = match setup.signer {
+            Some((s, h)) => (Some(s), Some(h)),
+            None => (None, None),
+        };
+        Encryptor {
             frame_len: setup.header.frame_length as usize,
             cipher: setup.cipher,
             header: setup.header,
             next_seq: 1,
             pending: Zeroizing::new(Vec::new()),
-            signer: setup.signer,
+            signer,
+            hasher,
             header_written: false,
             finished: false,
-        })
+        }
     }
 
     /// The message header (also useful for metadata before any output).
@@ -75,9 +85,34 @@ impl Encryptor {
     }
 
     fn hash(&mut self, bytes: &[u8]) {
-        if let Some((_, h)) = &mut self.signer {
+        if let Some(h) = &mut self.hasher {
             h.update(bytes);
         }
+    }
+
+    /// The frame length in bytes.
+    pub(super) fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Hands the body over to a caller that seals whole frames itself (the
+    /// parallel pipeline): writes the header if not yet written, and returns
+    /// the next sequence number and the signature hash, which the caller
+    /// feeds every frame it writes. `None` if plaintext is buffered, since
+    /// the caller's frames would then come out of order.
+    pub(super) fn hand_over(&mut self, out: &mut Vec<u8>) -> Option<(u32, Option<Hasher>)> {
+        if self.finished || !self.pending.is_empty() {
+            return None;
+        }
+        self.write_header(out);
+        Some((self.next_seq, self.hasher.take()))
+    }
+
+    /// Takes the body back after [`Encryptor::hand_over`]: the next sequence
+    /// number and the hash of everything written in between.
+    pub(super) fn take_back(&mut self, next_seq: u32, hasher: Option<Hasher>) {
+        self.next_seq = next_seq;
+        self.hasher = hasher;
     }
 
     fn seal_regular(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -133,8 +168,12 @@ impl Encryptor {
         let last = Zeroizing::new(last);
         let start = out.len();
         self.cipher.seal_frame(seq, true, &last, out)?;
-        if let Some((signer, mut h)) = self.signer.take() {
-            h.update(&out[start..]);
+        self.hash(&out[start..]);
+        if let Some(signer) = self.signer.take() {
+            let h = self
+                .hasher
+                .take()
+                .ok_or(Error::Crypto("the signature hash was not handed back"))?;
             let sig = signer.sign(h)?;
             write_footer(out, &sig)?;
         }

@@ -49,28 +49,59 @@ pub fn encrypt_stream(
 ) -> Result<StreamSummary> {
     let mut enc = Encryptor::new(keyring, opts)?;
     let mut input = Zeroizing::new(vec![0u8; IO_CHUNK]);
-    let mut out = Vec::with_capacity(IO_CHUNK + IO_CHUNK / 8);
-    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+    let mut counts = Counts::default();
+    encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
+    Ok(counts.summary(enc.header().clone()))
+}
+
+/// Byte counts of a whole-stream operation.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Counts {
+    pub fn summary(self, header: Header) -> StreamSummary {
+        StreamSummary {
+            header,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+        }
+    }
+}
+
+/// Writes `bytes` and counts them.
+pub(super) fn emit(writer: &mut impl Write, bytes: &[u8], counts: &mut Counts) -> Result<()> {
+    writer.write_all(bytes)?;
+    counts.bytes_out += bytes.len() as u64;
+    Ok(())
+}
+
+/// Encrypts the rest of `reader` on this thread, reading through `input`,
+/// then writes the final frame and footer and flushes.
+pub(super) fn encrypt_to_end(
+    enc: &mut Encryptor,
+    reader: &mut impl Read,
+    writer: &mut impl Write,
+    input: &mut [u8],
+    counts: &mut Counts,
+) -> Result<()> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 256);
     loop {
-        let n = read_full(&mut reader, &mut input)?;
+        let n = read_full(reader, input)?;
         if n == 0 {
             break;
         }
-        bytes_in += n as u64;
+        counts.bytes_in += n as u64;
         enc.update(&input[..n], &mut out)?;
-        writer.write_all(&out)?;
-        bytes_out += out.len() as u64;
+        emit(writer, &out, counts)?;
         out.clear();
     }
     enc.finish(&mut out)?;
-    writer.write_all(&out)?;
+    emit(writer, &out, counts)?;
     writer.flush()?;
-    bytes_out += out.len() as u64;
-    Ok(StreamSummary {
-        header: enc.header().clone(),
-        bytes_in,
-        bytes_out,
-    })
+    Ok(())
 }
 
 /// Decrypts the message `reader` yields into `writer`, writing each frame's
@@ -85,29 +116,38 @@ pub fn decrypt_stream(
 ) -> Result<StreamSummary> {
     let mut dec = Decryptor::new(keyring, opts.clone());
     let mut input = vec![0u8; IO_CHUNK];
-    let mut out = Zeroizing::new(Vec::with_capacity(IO_CHUNK));
-    let mut bytes_out = 0u64;
-    loop {
-        let n = read_full(&mut reader, &mut input)?;
-        if n == 0 {
-            break;
-        }
-        dec.update(&input[..n], &mut out)?;
-        writer.write_all(&out)?;
-        bytes_out += out.len() as u64;
-        out.clear();
-    }
-    dec.finish()?;
-    writer.flush()?;
+    let mut counts = Counts::default();
+    decrypt_to_end(&mut dec, &mut reader, &mut writer, &mut input, &mut counts)?;
     let header = dec
         .header()
         .cloned()
         .ok_or(Error::Truncated(crate::error::Part::Header))?;
-    Ok(StreamSummary {
-        header,
-        bytes_in: dec.bytes_consumed(),
-        bytes_out,
-    })
+    counts.bytes_in = dec.bytes_consumed();
+    Ok(counts.summary(header))
+}
+
+/// Decrypts the rest of `reader` on this thread, reading through `input`,
+/// and checks that the message is complete; flushes `writer`.
+pub(super) fn decrypt_to_end(
+    dec: &mut Decryptor<'_>,
+    reader: &mut impl Read,
+    writer: &mut impl Write,
+    input: &mut [u8],
+    counts: &mut Counts,
+) -> Result<()> {
+    let mut out = Zeroizing::new(Vec::with_capacity(input.len()));
+    loop {
+        let n = read_full(reader, input)?;
+        if n == 0 {
+            break;
+        }
+        dec.update(&input[..n], &mut out)?;
+        emit(writer, &out, counts)?;
+        out.clear();
+    }
+    dec.finish()?;
+    writer.flush()?;
+    Ok(())
 }
 
 /// A `Write` that encrypts what is written to it into an inner writer.

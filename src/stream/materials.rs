@@ -29,8 +29,10 @@ pub(crate) struct EncryptSetup {
 /// Everything the decryptor needs once the header has verified.
 pub(crate) struct DecryptSetup {
     pub cipher: FrameCipher,
-    /// The signature hash (already fed the header) and the public point.
-    pub verifier: Option<(Hasher, Vec<u8>)>,
+    /// The signature hash, already fed the header (signing suites only).
+    pub hasher: Option<Hasher>,
+    /// The signer's public point (signing suites only).
+    pub public_point: Option<Vec<u8>>,
 }
 
 fn required_pairs(ec: &EncryptionContext, keys: &[String]) -> EncryptionContext {
@@ -46,6 +48,20 @@ fn header_aad(raw_body: &[u8], required: &EncryptionContext) -> Result<Vec<u8>> 
 }
 
 pub(crate) fn prepare_encrypt(keyring: &dyn Keyring, opts: &EncryptOptions) -> Result<EncryptSetup> {
+    let policy = opts.commitment_policy;
+    let suite = opts.suite.unwrap_or_else(|| policy.default_suite());
+    let mut message_id = vec![0u8; suite.message_id_len()];
+    fill_random(&mut message_id)?;
+    prepare_encrypt_with_id(keyring, opts, message_id)
+}
+
+/// [`prepare_encrypt`] with a given message id (tests use it to build two
+/// encryptors that must write the same bytes).
+pub(crate) fn prepare_encrypt_with_id(
+    keyring: &dyn Keyring,
+    opts: &EncryptOptions,
+    message_id: Vec<u8>,
+) -> Result<EncryptSetup> {
     let policy = opts.commitment_policy;
     let suite = opts.suite.unwrap_or_else(|| policy.default_suite());
     if !policy.allows_encrypt(suite) {
@@ -109,8 +125,13 @@ pub(crate) fn prepare_encrypt(keyring: &dyn Keyring, opts: &EncryptOptions) -> R
             });
         }
     }
-    let mut message_id = vec![0u8; suite.message_id_len()];
-    fill_random(&mut message_id)?;
+    if message_id.len() != suite.message_id_len() {
+        return Err(Error::Config(format!(
+            "message id of {} bytes for a suite that uses {}",
+            message_id.len(),
+            suite.message_id_len()
+        )));
+    }
     let derived = kdf::derive(suite, data_key, &message_id)?;
     let required = required_pairs(&m.encryption_context, &m.required_encryption_context_keys);
     let mut stored = m.encryption_context.clone();
@@ -226,16 +247,20 @@ pub(crate) fn prepare_decrypt(
         &header_aad(&header.raw_body, &required)?,
         &header.auth_tag,
     )?;
-    let verifier = match (suite.signature, public_point) {
-        (Some(sig), Some(point)) => {
+    let hasher = match (suite.signature, &public_point) {
+        (Some(sig), Some(_)) => {
             let mut h = Hasher::new(sig);
             h.update(&header.raw_body);
             let mut auth = Vec::with_capacity(header.auth_len());
             header.write_auth(&mut auth);
             h.update(&auth);
-            Some((h, point))
+            Some(h)
         }
         _ => None,
     };
-    Ok(DecryptSetup { cipher, verifier })
+    Ok(DecryptSetup {
+        cipher,
+        hasher,
+        public_point,
+    })
 }

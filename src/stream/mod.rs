@@ -6,18 +6,24 @@
 //! ([`EncryptingWriter`], [`DecryptingReader`], [`encrypt_stream`],
 //! [`decrypt_stream`]) and one-shot helpers for byte slices ([`encrypt`],
 //! [`decrypt`]). Each frame is sealed and opened by [`FrameCipher`], a pure
-//! function of key, message id, sequence number and bytes.
+//! function of key, message id, sequence number and bytes, so
+//! [`encrypt_stream_parallel`] and [`decrypt_stream_parallel`] spread the
+//! frames of large inputs over several threads and hash beside them, writing
+//! the same bytes.
 
 mod decryptor;
 mod encryptor;
 mod frame;
 mod io;
 mod materials;
+mod parallel;
+mod pipeline;
 
 pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
 pub use frame::FrameCipher;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
+pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel, Decryption};
 
 use zeroize::Zeroizing;
 
@@ -123,5 +129,7 @@ pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> 
     })
 }
 
+#[cfg(test)]
+mod parallel_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use crate::format::edk::EncryptedDataKey;
 use crate::keyring::{DecryptionMaterials, EncryptionMaterials};
 
 /// Hands out a fixed data key; its EDK is a marker, not a wrapped key.
-struct FixedKey(u8);
+pub(super) struct FixedKey(pub(super) u8);
 
 impl Keyring for FixedKey {
     fn on_encrypt(&self, m: &mut EncryptionMaterials) -> crate::Result<()> {
@@ -30,14 +30,14 @@ impl Keyring for FixedKey {
     }
 }
 
-fn allow_all() -> DecryptOptions {
+pub(super) fn allow_all() -> DecryptOptions {
     DecryptOptions {
         commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
         ..DecryptOptions::default()
     }
 }
 
-fn enc_opts(suite: &'static AlgorithmSuite, frame_length: u32) -> EncryptOptions {
+pub(super) fn enc_opts(suite: &'static AlgorithmSuite, frame_length: u32) -> EncryptOptions {
     let policy = if suite.is_committing() {
         CommitmentPolicy::RequireEncryptRequireDecrypt
     } else {
@@ -54,7 +54,7 @@ fn enc_opts(suite: &'static AlgorithmSuite, frame_length: u32) -> EncryptOptions
     }
 }
 
-fn pattern(n: usize) -> Vec<u8> {
+pub(super) fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
 

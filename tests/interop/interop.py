@@ -22,6 +22,9 @@ lengths from 1 to 65536 (exact multiples included) appear in every run, in
 each direction. A few negative checks follow: wrong key, tampered body, wrong
 context, policy. The seed printed first reproduces the choices (not the keys).
 
+Four fixed cases of about 19 MiB each way pass --threads (1 to 3), so that
+envelope's parallel pipeline (inputs over 16 MiB) meets Python every run.
+
 The Python ESDK refuses to encrypt with frame lengths that are not a multiple of
 16; esdk_py.any_frame_length lifts only that check (see there).
 
@@ -210,7 +213,7 @@ class Runner:
 
     # -- envelope encrypts, Python decrypts ---------------------------------
 
-    def envelope_to_python(self, keys, dec_keys, suite_id, fl, size, ctx):
+    def envelope_to_python(self, keys, dec_keys, suite_id, fl, size, ctx, extra=()):
         d = self.case_dir()
         plaintext = os.urandom(size)
         pt_path, ct_path = os.path.join(d, "plaintext"), os.path.join(d, "message")
@@ -224,7 +227,7 @@ class Runner:
             args += cli_key_args(k, True, self.rng)
         for k, v in ctx.items():
             args += ["-c", "%s=%s" % (k, v)]
-        r = self.run_cli(args)
+        r = self.run_cli(args + list(extra))
         if r.returncode != 0:
             raise AssertionError("envelope encrypt exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
         with open(ct_path, "rb") as f:
@@ -252,7 +255,7 @@ class Runner:
 
     # -- Python encrypts, envelope decrypts ---------------------------------
 
-    def python_to_envelope(self, keys, dec_keys, suite_id, fl, size, ctx):
+    def python_to_envelope(self, keys, dec_keys, suite_id, fl, size, ctx, extra=()):
         d = self.case_dir()
         plaintext = os.urandom(size)
         ct_path = os.path.join(d, "message")
@@ -273,7 +276,7 @@ class Runner:
         for k, v in ctx.items():
             if self.rng.random() < 0.5:
                 args += ["-c", "%s=%s" % (k, v)]
-        r = self.run_cli(args)
+        r = self.run_cli(args + list(extra))
         if r.returncode != 0:
             raise AssertionError("envelope decrypt exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
         if to_stdout:
@@ -366,6 +369,20 @@ def main():
                                                     for k in dec), fl, size, mode, len(ctx))
                 step = runner.envelope_to_python if direction == "envelope->python" else runner.python_to_envelope
                 runner.record(title, lambda: step(enc, dec, sid, fl, size, ctx))
+
+    # Inputs above envelope's single-threaded limit (16 MiB) go through its
+    # parallel pipeline (batches of frames on worker threads): both ways, with
+    # explicit thread counts, at every kind of frame boundary.
+    for sid, fl, threads in ((0x0578, 65536, 2), (0x0478, 4096, 3), (0x0178, 1000, 2), (0x0346, 4096, 1)):
+        enc = dec = keys.keyset("aes256")
+        size = 19 * MIB + rng.randint(0, fl)
+        ctx = random_context(rng)
+        extra = ["--threads", str(threads)]
+        total_bytes += 2 * size
+        for direction, step in (("envelope->python", runner.envelope_to_python),
+                                ("python->envelope", runner.python_to_envelope)):
+            title = "parallel %s suite=0x%04x frame=%d size=%d --threads %d" % (direction, sid, fl, size, threads)
+            runner.record(title, lambda: step(enc, dec, sid, fl, size, ctx, extra))
 
     # Negative checks.
     aes256, rsa2048 = keys.by_label["aes256"], keys.rsa(2048, "oaep-sha256")

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Measures the envelope CLI against the Python ESDK and against the floors the
+# machine sets (cat, cp, sha384sum), and checks the targets of issue 5. Run by
+# hand, not in CI:
+#
+#     bash benches/compare.sh [SIZE]        # SIZE: bytes, or with K/M/G; default 1G
+#
+# It builds envelope (cargo build --release), makes a random input of SIZE
+# bytes and a random AES-256 key, and times, ROUNDS rounds each (medians
+# reported): envelope encrypt and decrypt with suites 0x0478 and 0x0578, frame
+# length 64 KiB, a raw AES keyring, from the file to /dev/null, from file to
+# file, and from stdin to stdout (through pipes: cat FILE | envelope | cat);
+# the Python ESDK's streaming API with the same suite, frame length and key
+# (installed in .venv by scripts/setup-venv.sh), file to /dev/null; and
+# `cat FILE > /dev/null`, `cp FILE COPY` and `sha384sum FILE`. Peak RSS comes
+# from /usr/bin/time -v. Before timing it checks that each side decrypts the
+# other's 0x0478 and 0x0578 messages back to the input.
+#
+# Environment: ROUNDS (default 3), PY_ROUNDS (Python rounds, default ROUNDS;
+# 0 skips Python), THREADS (envelope --threads; default: its own default,
+# the available cores), WORKDIR (default target/compare; needs about 6x SIZE
+# of disk), KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_arg=${1:-1G}
+rounds=${ROUNDS:-3}
+py_rounds=${PY_ROUNDS:-$rounds}
+work=${WORKDIR:-target/compare}
+frame=65536
+suites=(0478 0578)
+
+size=$(numfmt --from=iec "$size_arg")
+(( size > 0 )) || { echo "compare: SIZE must be positive" >&2; exit 2; }
+
+if [[ ! -x /usr/bin/time ]]; then
+    echo "compare: installing GNU time for peak RSS (apt-get install -y time)"
+    apt-get install -y -qq time >/dev/null
+fi
+
+echo "compare: building envelope (cargo build --release)"
+cargo build --release --quiet
+envelope=$PWD/target/release/envelope
+if (( py_rounds > 0 )); then
+    bash scripts/setup-venv.sh
+fi
+python=$PWD/.venv/bin/python
+esdk_stream=$PWD/benches/esdk_stream.py
+
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+cleanup() { [[ ${KEEP:-} == 1 ]] || rm -rf "$work"; }
+trap cleanup EXIT
+cd "$work"
+in=$work/input.bin
+echo "compare: making a random input of $(numfmt --to=iec "$size") in $work"
+head -c "$size" /dev/urandom > "$in"
+head -c 32 /dev/urandom > key.bin
+keyargs=(-w provider=raw-aes key="$work/key.bin" namespace=compare name=aes-256)
+pyargs=(--key "$work/key.bin" --namespace compare --name aes-256 --frame-length "$frame")
+threads=()
+[[ -n ${THREADS:-} ]] && threads=(--threads "$THREADS")
+
+# Reference messages for the decrypt runs, and the interop check.
+for s in "${suites[@]}"; do
+    "$envelope" encrypt "${keyargs[@]}" "${threads[@]}" --algorithm "$s" --frame-length "$frame" \
+        -i "$in" -o "env.$s"
+    "$envelope" decrypt "${keyargs[@]}" "${threads[@]}" -i "env.$s" -o check.bin
+    cmp -s check.bin "$in" || { echo "compare: envelope did not decrypt its own 0x$s message" >&2; exit 1; }
+    rm -f check.bin
+    if (( py_rounds > 0 )); then
+        "$python" "$esdk_stream" decrypt "${pyargs[@]}" "env.$s" check.bin
+        cmp -s check.bin "$in" || { echo "compare: Python did not decrypt envelope's 0x$s message" >&2; exit 1; }
+        rm -f check.bin
+        "$python" "$esdk_stream" encrypt "${pyargs[@]}" --suite "0x$s" "$in" "py.$s"
+        "$envelope" decrypt "${keyargs[@]}" "${threads[@]}" -i "py.$s" -o check.bin
+        cmp -s check.bin "$in" || { echo "compare: envelope did not decrypt Python's 0x$s message" >&2; exit 1; }
+        rm -f check.bin "py.$s"
+    fi
+done
+echo "compare: interop checked (each side decrypts the other's 0x0478 and 0x0578 messages)"
+cat "$in" > /dev/null  # warm the page cache
+
+declare -A wall rss
+names=()
+
+# measure NAME ROUNDS COMMAND: runs COMMAND (a bash -c string) ROUNDS times,
+# removing the outputs before each round and flushing dirty pages after it
+# (both untimed); keeps the median wall time and the largest peak RSS.
+measure() {
+    local name=$1 n=$2 cmd=$3 times=() peak=0 t0 t1 r
+    (( n > 0 )) || return 0
+    for ((i = 0; i < n; i++)); do
+        rm -f out.bin copy.bin
+        t0=$EPOCHREALTIME
+        /usr/bin/time -v -o time.txt bash -c "$cmd"
+        t1=$EPOCHREALTIME
+        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
+        r=$(awk -F': ' '/Maximum resident set size/ { print $2 }' time.txt)
+        (( r > peak )) && peak=$r
+        sync
+    done
+    wall[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    rss[$name]=$peak
+    names+=("$name")
+    printf '  %-44s %8.3f s  (rounds: %s)\n' "$name" "${wall[$name]}" "${times[*]}"
+}
+
+e="$envelope"
+k="${keyargs[*]} ${threads[*]}"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "compare: timing ($rounds rounds, Python $py_rounds; load average $load_before)"
+measure "cat FILE > /dev/null" "$rounds" "cat $in > /dev/null"
+measure "cp FILE COPY" "$rounds" "cp $in copy.bin"
+measure "cp FILE COPY && sync COPY" "$rounds" "cp $in copy.bin && sync copy.bin"
+measure "sha384sum FILE" "$rounds" "sha384sum $in > /dev/null"
+for s in "${suites[@]}"; do
+    enc="$e encrypt $k --algorithm $s --frame-length $frame"
+    dec="$e decrypt $k"
+    measure "envelope $s encrypt file -> /dev/null" "$rounds" "$enc -i $in -o - > /dev/null"
+    measure "envelope $s decrypt file -> /dev/null" "$rounds" "$dec -i env.$s -o - > /dev/null"
+    measure "envelope $s encrypt file -> file" "$rounds" "$enc -i $in -o out.bin"
+    measure "envelope $s decrypt file -> file" "$rounds" "$dec -i env.$s -o out.bin"
+    measure "envelope $s encrypt stdin -> stdout" "$rounds" "cat $in | $enc | cat > /dev/null"
+    measure "envelope $s decrypt stdin -> stdout" "$rounds" "cat env.$s | $dec | cat > /dev/null"
+    measure "python $s encrypt file -> /dev/null" "$py_rounds" \
+        "$python $esdk_stream encrypt ${pyargs[*]} --suite 0x$s $in /dev/null"
+    measure "python $s decrypt file -> /dev/null" "$py_rounds" \
+        "$python $esdk_stream decrypt ${pyargs[*]} env.$s /dev/null"
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+echo
+echo "## envelope vs the Python ESDK and the floors"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | awk -F': +' '/Model name/ { print $2; exit }')," \
+    "$(free -g | awk '/Mem:/ { print $2 }') GiB RAM), Linux $(uname -r);" \
+    "envelope $(git -C "$OLDPWD" rev-parse --short HEAD 2>/dev/null || echo '?'), threads ${THREADS:-default ($(nproc))};" \
+    "input $(numfmt --to=iec "$size") random, frame length $frame, raw AES-256 key;" \
+    "$rounds rounds (Python $py_rounds), medians; load average $load_before before, $load_after after."
+echo
+printf '| %-44s | %9s | %10s | %13s |\n' "run" "wall (s)" "MiB/s" "peak RSS (MiB)"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "-----------" "------------" "----------------"
+for n in "${names[@]}"; do
+    printf '| %-44s | %9.3f | %10.1f | %13s |\n' "$n" "${wall[$n]}" \
+        "$(awk -v s="$size" -v t="${wall[$n]}" 'BEGIN { print s / 1048576 / t }')" "$(mib $((rss[$n] * 1024)))"
+done
+
+# Targets of issue 5.
+echo
+echo "## Targets"
+echo
+verdict() { awk -v r="$1" -v lim="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? r <= lim : r >= lim; printf "%s", ok ? "met" : "MISSED" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+target() {  # LABEL VALUE OP LIMIT UNIT
+    printf '| %-62s | %10s | %10s | %-6s |\n' "$1" "$2$5" "$3 $4$5" "$(verdict "$2" "$4" "$3")"
+}
+printf '| %-62s | %10s | %10s | %-6s |\n' "target" "measured" "target" "result"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "------------" "------------" "--------"
+for op in encrypt decrypt; do
+    n="envelope 0478 $op file -> /dev/null"
+    if [[ -n ${wall["python 0478 $op file -> /dev/null"]:-} ]]; then
+        target "0x0478 $op file -> /dev/null, throughput vs Python" \
+            "$(ratio "${wall["python 0478 $op file -> /dev/null"]}" "${wall[$n]}")" ">=" 25 x
+    fi
+    target "0x0478 $op file -> /dev/null, wall vs cat FILE > /dev/null" \
+        "$(ratio "${wall[$n]}" "${wall["cat FILE > /dev/null"]}")" "<=" 2.5 x
+done
+for op in encrypt decrypt; do
+    target "0x0578 $op file -> /dev/null, wall vs sha384sum FILE" \
+        "$(ratio "${wall["envelope 0578 $op file -> /dev/null"]}" "${wall["sha384sum FILE"]}")" "<=" 1.15 x
+done
+for op in encrypt decrypt; do
+    target "0x0478 $op file -> file, wall vs cp FILE COPY" \
+        "$(ratio "${wall["envelope 0478 $op file -> file"]}" "${wall["cp FILE COPY"]}")" "<=" 1.3 x
+done
+peak=0
+for n in "${names[@]}"; do
+    [[ $n == envelope* ]] && (( rss[$n] > peak )) && peak=${rss[$n]}
+done
+target "peak RSS of envelope, every run above" "$(mib $((peak * 1024)))" "<=" 64 " MiB"
+echo
+if [[ -n ${wall["python 0478 encrypt file -> /dev/null"]:-} ]]; then
+    echo "For scale: cat FILE > /dev/null runs at" \
+        "$(ratio "${wall["python 0478 encrypt file -> /dev/null"]}" "${wall["cat FILE > /dev/null"]}")x (encrypt) and" \
+        "$(ratio "${wall["python 0478 decrypt file -> /dev/null"]}" "${wall["cat FILE > /dev/null"]}")x (decrypt)" \
+        "the Python ESDK's 0x0478 throughput here."
+fi
+echo "envelope's file outputs are synced to disk before they are renamed into place;"
+echo "'cp FILE COPY && sync COPY' is the comparable floor for that."
