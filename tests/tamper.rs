@@ -150,7 +150,10 @@ fn may_release(l: &Layout, damage: usize) -> usize {
 /// Checks one damaged message; `damage` is the first byte that differs from
 /// (or is missing from) the valid message.
 fn check(keyring: &RawAesKeyring, what: &str, bad: &[u8], damage: usize, plaintext: &[u8], l: &Layout) {
-    assert!(decrypt(keyring, &allow_all(), bad).is_err(), "{what}: one-shot decrypt succeeded");
+    assert!(
+        decrypt(keyring, &allow_all(), bad).is_err(),
+        "{what}: one-shot decrypt succeeded"
+    );
     let limit = may_release(l, damage);
     // Whole input at once, and in 7-byte pieces (splits every field).
     for chunk in [bad.len().max(1), 7] {
@@ -162,7 +165,10 @@ fn check(keyring: &RawAesKeyring, what: &str, bad: &[u8], damage: usize, plainte
             released.len()
         );
         if damage < l.header_len {
-            assert!(released.is_empty(), "{what}: released plaintext with a damaged header");
+            assert!(
+                released.is_empty(),
+                "{what}: released plaintext with a damaged header"
+            );
         }
     }
 }
@@ -177,12 +183,26 @@ fn tamper_everything(keyring: &RawAesKeyring, label: &str, msg: &[u8], plaintext
         for bit in 0..8 {
             let mut bad = msg.to_vec();
             bad[i] ^= 1 << bit;
-            check(keyring, &format!("{label}: bit {bit} of byte {i}"), &bad, i, plaintext, &l);
+            check(
+                keyring,
+                &format!("{label}: bit {bit} of byte {i}"),
+                &bad,
+                i,
+                plaintext,
+                &l,
+            );
             cases += 1;
         }
     }
     for cut in 0..msg.len() {
-        check(keyring, &format!("{label}: cut at {cut}"), &msg[..cut], cut, plaintext, &l);
+        check(
+            keyring,
+            &format!("{label}: cut at {cut}"),
+            &msg[..cut],
+            cut,
+            plaintext,
+            &l,
+        );
         cases += 1;
     }
     // Appended bytes: the message itself verified, so streaming may have
@@ -240,13 +260,27 @@ fn non_framed_messages() {
             if dense || (i * 8 + bit) % 61 == 0 {
                 let mut bad = msg.clone();
                 bad[i] ^= 1 << bit;
-                check(&k, &format!("non-framed: bit {bit} of byte {i}"), &bad, i, &plaintext, &l);
+                check(
+                    &k,
+                    &format!("non-framed: bit {bit} of byte {i}"),
+                    &bad,
+                    i,
+                    &plaintext,
+                    &l,
+                );
                 flips += 1;
             }
         }
     }
     for cut in (0..msg.len()).filter(|c| *c < body.start + 20 || *c % 13 == 0 || *c >= body.end) {
-        check(&k, &format!("non-framed: cut at {cut}"), &msg[..cut], cut, &plaintext, &l);
+        check(
+            &k,
+            &format!("non-framed: cut at {cut}"),
+            &msg[..cut],
+            cut,
+            &plaintext,
+            &l,
+        );
     }
     assert!(flips > 3000);
 }
@@ -327,7 +361,12 @@ fn cli_leaves_no_output_file() {
             fs::write(d.join("bad"), &bad).unwrap();
             // No output file appears...
             let out = cli_decrypt(d, &d.join("bad"), &d.join("plain"), false);
-            assert_eq!(out.status.code(), Some(1), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(!d.join("plain").exists(), "{what}: output file created");
             // ...and an existing one is left exactly as it was, even with --force.
             fs::write(d.join("existing"), b"precious").unwrap();

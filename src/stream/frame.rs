@@ -65,6 +65,7 @@ impl FrameCipher {
         let (ct, tag) = sealed.split_at(ct_len);
         let aad = body_aad(&self.message_id, kind, seq, ct_len as u64);
         let start = out.len();
+        crate::crypto::reserve_wiping(out, ct_len);
         out.resize(start + ct_len, 0);
         if self.key.open_to(iv, &aad, ct, tag, &mut out[start..]) {
             Ok(())
