@@ -18,6 +18,7 @@ use crate::format::edk::EncryptedDataKey;
 use crate::format::suite::AlgorithmSuite;
 
 /// What a keyring sees and adds to when a message is encrypted.
+#[derive(Debug)]
 pub struct EncryptionMaterials {
     /// The message's suite; the data key is `suite.key_len` bytes.
     pub suite: &'static AlgorithmSuite,
@@ -33,6 +34,7 @@ pub struct EncryptionMaterials {
 }
 
 /// What a keyring sees and adds to when a message is decrypted.
+#[derive(Debug)]
 pub struct DecryptionMaterials {
     /// The message's suite.
     pub suite: &'static AlgorithmSuite,
@@ -42,44 +44,6 @@ pub struct DecryptionMaterials {
     pub required_encryption_context_keys: Vec<String>,
     /// The plaintext data key, once a keyring has unwrapped it.
     pub plaintext_data_key: Option<Secret>,
-}
-
-/// Shows whether a data key is present, never its bytes.
-fn data_key_state(key: &Option<Secret>) -> &'static str {
-    if key.is_some() {
-        "<set>"
-    } else {
-        "<none>"
-    }
-}
-
-impl std::fmt::Debug for EncryptionMaterials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EncryptionMaterials")
-            .field("suite", &self.suite.name)
-            .field("encryption_context", &self.encryption_context)
-            .field(
-                "required_encryption_context_keys",
-                &self.required_encryption_context_keys,
-            )
-            .field("plaintext_data_key", &data_key_state(&self.plaintext_data_key))
-            .field("encrypted_data_keys", &self.encrypted_data_keys)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for DecryptionMaterials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecryptionMaterials")
-            .field("suite", &self.suite.name)
-            .field("encryption_context", &self.encryption_context)
-            .field(
-                "required_encryption_context_keys",
-                &self.required_encryption_context_keys,
-            )
-            .field("plaintext_data_key", &data_key_state(&self.plaintext_data_key))
-            .finish()
-    }
 }
 
 /// A source of data keys. Implemented by the raw AES, raw RSA, KMS and multi keyrings.

@@ -441,7 +441,7 @@ pub struct GetKeyRotationStatusResponse {
 }
 
 /// Encrypt request.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EncryptRequest {
     /// The key, in any of the four id forms.
@@ -489,7 +489,7 @@ pub struct DecryptRequest {
 }
 
 /// Decrypt response.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     /// The ARN of the key that decrypted.
@@ -565,7 +565,7 @@ pub struct GenerateDataKeyRequest {
 pub type GenerateDataKeyWithoutPlaintextRequest = GenerateDataKeyRequest;
 
 /// GenerateDataKey response.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     /// The data key encrypted under the KMS key.
@@ -599,7 +599,7 @@ pub struct GenerateRandomRequest {
 }
 
 /// GenerateRandom response.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     /// The random bytes.
@@ -624,55 +624,6 @@ pub struct GetPublicKeyResponse {
     pub key_usage: KeyUsage,
     /// The algorithms Encrypt/Decrypt accept for this key.
     pub encryption_algorithms: Vec<EncryptionAlgorithmSpec>,
-}
-
-/// Debug output that names a secret member's length only: plaintext and
-/// data keys must not reach logs through `{:?}`.
-struct Redacted(usize);
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{} secret bytes>", self.0)
-    }
-}
-
-impl fmt::Debug for EncryptRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncryptRequest")
-            .field("key_id", &self.key_id)
-            .field("plaintext", &Redacted(self.plaintext.len()))
-            .field("encryption_context", &self.encryption_context)
-            .field("encryption_algorithm", &self.encryption_algorithm)
-            .finish()
-    }
-}
-
-impl fmt::Debug for DecryptResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DecryptResponse")
-            .field("key_id", &self.key_id)
-            .field("plaintext", &Redacted(self.plaintext.len()))
-            .field("encryption_algorithm", &self.encryption_algorithm)
-            .finish()
-    }
-}
-
-impl fmt::Debug for GenerateDataKeyResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GenerateDataKeyResponse")
-            .field("ciphertext_blob", &self.ciphertext_blob)
-            .field("plaintext", &Redacted(self.plaintext.len()))
-            .field("key_id", &self.key_id)
-            .finish()
-    }
-}
-
-impl fmt::Debug for GenerateRandomResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GenerateRandomResponse")
-            .field("plaintext", &Redacted(self.plaintext.len()))
-            .finish()
-    }
 }
 
 #[cfg(test)]
