@@ -380,3 +380,31 @@ fn cli_leaves_no_output_file() {
     }
     println!("{runs} CLI runs left no output");
 }
+
+/// Found by the `decrypt` fuzz target (as a wrong assumption of the target,
+/// not a bug): a complete, verified signed message followed by extra bytes.
+/// The one-shot decrypt refuses it; a streaming decryptor that received the
+/// message and the extra bytes in one piece has released the whole plaintext
+/// (the message had verified) and then reports the extra bytes.
+#[test]
+fn trailing_bytes_after_a_verified_signed_message() {
+    let k = keyring();
+    let msg = seal(AlgorithmSuite::DEFAULT, PLAINTEXT);
+    let bad = [&msg[..], b"x"].concat();
+    assert!(matches!(
+        decrypt(&k, &allow_all(), &bad),
+        Err(Error::TrailingData)
+    ));
+    let mut dec = Decryptor::new(&k, allow_all());
+    let mut out = Vec::new();
+    assert!(matches!(dec.update(&bad, &mut out), Err(Error::TrailingData)));
+    assert_eq!(out, PLAINTEXT);
+    assert_eq!(dec.bytes_consumed(), msg.len() as u64);
+    // Fed separately, the message completes and the extra byte is refused.
+    let mut dec = Decryptor::new(&k, allow_all());
+    let mut out = Vec::new();
+    dec.update(&msg, &mut out).unwrap();
+    assert!(dec.is_done());
+    assert!(matches!(dec.update(b"x", &mut out), Err(Error::TrailingData)));
+    assert_eq!(out, PLAINTEXT);
+}
