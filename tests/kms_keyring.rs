@@ -1,14 +1,18 @@
 //! The KMS keyring over the KMS core: strict and discovery, on the Keyring
-//! trait directly (EDK format, context binding, failure leaves materials as they were).
+//! trait directly (EDK format, context binding, failure leaves materials as they were),
+//! and whole messages through it (every suite; KMS + raw AES opens with either alone).
 
 use std::sync::Arc;
 
 use envelope::error::Error;
 use envelope::format::edk::EncryptedDataKey;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID};
+use envelope::keyring::multi::MultiKeyring;
+use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::kms::*;
-use envelope::{AlgorithmSuite, EncryptionContext, ErrorKind};
+use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, ErrorKind};
 use zeroize::Zeroizing;
 
 struct Env {
@@ -371,4 +375,114 @@ fn strict_needs_key_ids() {
         matches!(&e, Error::Kms(k) if k.kind == KmsErrorKind::NotFoundException),
         "{e}"
     );
+}
+
+// ---- Whole messages through the KMS keyring (the streaming engine on top) ----
+
+fn discovery(env: &Env) -> KmsKeyring {
+    KmsKeyring::discovery(env.dyn_kms(), None).unwrap()
+}
+
+fn message_opts(suite: &'static AlgorithmSuite) -> EncryptOptions {
+    let mut ec = EncryptionContext::new();
+    ec.insert("bucket".into(), "backups".into());
+    EncryptOptions {
+        suite: Some(suite),
+        frame_length: 1000,
+        commitment_policy: if suite.is_committing() {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+        } else {
+            CommitmentPolicy::ForbidEncryptAllowDecrypt
+        },
+        encryption_context: ec,
+        ..EncryptOptions::default()
+    }
+}
+
+fn allow_all() -> DecryptOptions {
+    DecryptOptions {
+        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
+        ..DecryptOptions::default()
+    }
+}
+
+#[test]
+fn every_suite_round_trips_under_a_kms_core_key() {
+    let env = Env::new();
+    let arn = env.key().arn;
+    let plaintext: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    for suite in AlgorithmSuite::ALL {
+        let ct = encrypt(&env.strict(&[&arn]), &message_opts(suite), &plaintext).unwrap();
+        // Strict by ARN and discovery both open it.
+        for k in [&env.strict(&[&arn]) as &dyn Keyring, &discovery(&env)] {
+            let d = decrypt(k, &allow_all(), &ct).unwrap();
+            assert_eq!(d.plaintext, plaintext, "{suite}");
+            let edk = &d.header.encrypted_data_keys[0];
+            assert_eq!(edk.provider_id, PROVIDER_ID);
+            assert_eq!(edk.provider_info, arn.as_bytes());
+        }
+    }
+}
+
+#[test]
+fn an_alias_encrypts_and_the_edk_names_the_key_arn() {
+    let env = Env::new();
+    let arn = env.key().arn;
+    env.kms
+        .create_alias(&CreateAliasRequest {
+            alias_name: "alias/app".into(),
+            target_key_id: arn.clone(),
+        })
+        .unwrap();
+    let ct = encrypt(
+        &env.strict(&["alias/app"]),
+        &message_opts(AlgorithmSuite::DEFAULT),
+        b"hi",
+    )
+    .unwrap();
+    let d = decrypt(&discovery(&env), &allow_all(), &ct).unwrap();
+    assert_eq!(d.header.encrypted_data_keys[0].provider_info, arn.as_bytes());
+}
+
+#[test]
+fn kms_plus_raw_aes_opens_with_either_alone() {
+    let env = Env::new();
+    let arn = env.key().arn;
+    let raw = || RawAesKeyring::new("backup-ns", "offline-key", &[0x42; 32]).unwrap();
+    let multi = MultiKeyring::new(Some(Box::new(env.strict(&[&arn]))), vec![Box::new(raw())]).unwrap();
+    let ct = encrypt(&multi, &message_opts(AlgorithmSuite::DEFAULT), b"two ways in").unwrap();
+    assert_eq!(
+        decrypt(&env.strict(&[&arn]), &allow_all(), &ct)
+            .unwrap()
+            .plaintext,
+        b"two ways in"
+    );
+    assert_eq!(
+        decrypt(&raw(), &allow_all(), &ct).unwrap().plaintext,
+        b"two ways in"
+    );
+    assert_eq!(
+        decrypt(&discovery(&env), &allow_all(), &ct).unwrap().plaintext,
+        b"two ways in"
+    );
+    // With the KMS key disabled, the raw key still opens it; the KMS path fails as a key-service error.
+    env.kms
+        .disable_key(&DisableKeyRequest { key_id: arn.clone() })
+        .unwrap();
+    assert_eq!(
+        decrypt(&raw(), &allow_all(), &ct).unwrap().plaintext,
+        b"two ways in"
+    );
+    let e = decrypt(&env.strict(&[&arn]), &allow_all(), &ct).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::KeyService, "{e}");
+}
+
+#[test]
+fn a_different_key_store_cannot_open_it() {
+    let a = Env::new();
+    let b = Env::new();
+    let arn = a.key().arn;
+    let ct = encrypt(&a.strict(&[&arn]), &message_opts(AlgorithmSuite::DEFAULT), b"x").unwrap();
+    let e = decrypt(&discovery(&b), &allow_all(), &ct).unwrap_err();
+    assert!(matches!(e, Error::Kms(_) | Error::NoDataKey(_)), "{e}");
 }

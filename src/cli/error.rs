@@ -1,6 +1,7 @@
 //! CLI errors and exit codes.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use envelope::ErrorKind;
@@ -19,7 +20,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  integrity or authentication failure (tampered, truncated, wrong key,
-     context mismatch, bad signature)
+     context mismatch, bad signature, not a message)
   2  usage error
   3  I/O error
   4  key-service error (key not found, disabled, pending deletion, access)";
@@ -60,8 +61,24 @@ impl CliError {
         }
     }
 
+    /// The reader of the output went away (a broken pipe): not a failure,
+    /// the run just ends, silently and with exit code 0, as `cat | head` does.
+    pub fn reader_gone() -> Self {
+        CliError {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
+    pub fn is_reader_gone(&self) -> bool {
+        self.code == 0
+    }
+
     pub fn exit(self) -> ExitCode {
-        eprintln!("envelope: {}", self.message);
+        if !self.is_reader_gone() {
+            // A stderr that cannot be written is ignored: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
+        }
         ExitCode::from(self.code)
     }
 }

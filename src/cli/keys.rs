@@ -23,6 +23,7 @@ use envelope::kms::{DescribeKeyRequest, Kms, KmsConfig, KmsCore, DEFAULT_KEY_ALI
 use zeroize::Zeroizing;
 
 use super::error::CliError;
+use super::ui::Ui;
 
 /// One `-w` group: its single-valued options, and the repeatable `key` and
 /// `discovery-account` values.
@@ -63,15 +64,15 @@ pub enum Mode {
 /// Opens the KMS core on first need, so runs with raw keys never touch the key store.
 pub struct KeyService<'a> {
     keystore: Option<&'a Path>,
-    quiet: bool,
+    ui: &'a Ui,
     core: Option<Arc<KmsCore>>,
 }
 
 impl<'a> KeyService<'a> {
-    pub fn new(keystore: Option<&'a Path>, quiet: bool) -> Self {
+    pub fn new(keystore: Option<&'a Path>, ui: &'a Ui) -> Self {
         KeyService {
             keystore,
-            quiet,
+            ui,
             core: None,
         }
     }
@@ -83,11 +84,11 @@ impl<'a> KeyService<'a> {
         let kms = |e: envelope::kms::KmsError| CliError::from_lib("key store", e.into());
         let config = KmsConfig::from_env(self.keystore).map_err(kms)?;
         let core = Arc::new(KmsCore::open(config).map_err(kms)?);
-        if core.created() && !self.quiet {
-            eprintln!(
-                "envelope: created a new key store in {}",
+        if core.created() {
+            self.ui.note(format!(
+                "created a new key store in {}",
                 core.keystore().display()
-            );
+            ));
         }
         self.core = Some(core.clone());
         Ok(core)
@@ -99,11 +100,11 @@ impl<'a> KeyService<'a> {
         let (arn, created) = core
             .ensure_alias_key(DEFAULT_KEY_ALIAS)
             .map_err(|e| CliError::from_lib(DEFAULT_KEY_ALIAS, e.into()))?;
-        if created && !self.quiet {
-            eprintln!(
-                "envelope: created the default key {DEFAULT_KEY_ALIAS} ({arn}) in the key store at {}",
+        if created {
+            self.ui.note(format!(
+                "created the default key {DEFAULT_KEY_ALIAS} ({arn}) in the key store at {}",
                 core.keystore().display()
-            );
+            ));
         }
         Ok(arn)
     }

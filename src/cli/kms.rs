@@ -445,34 +445,41 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> Result<(), Failure> {
     let call = prepare(op)?;
     let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
-    if core.created() {
-        eprintln!(
+    if core.created() && !quiet {
+        to_stderr(format_args!(
             "envelope: created a new key store in {}",
             core.keystore().display()
-        );
+        ));
     }
     if let Some(text) = call(&core)? {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}")
-            .and_then(|_| out.flush())
-            .map_err(|e| Failure::Io(format!("cannot write the response: {e}")))?;
+        match writeln!(out, "{text}").and_then(|_| out.flush()) {
+            // The reader went away (`| head`): the operation is done; end quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r.map_err(|e| Failure::Io(format!("cannot write the response: {e}")))?,
+        }
     }
     Ok(())
 }
 
+/// One line on stderr; a stderr that cannot be written is ignored (the exit code still tells).
+fn to_stderr(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Runs one operation against the key store and prints its JSON response.
-pub fn run(op: KmsCommand, keystore: Option<&Path>) -> ExitCode {
-    match execute(op, keystore) {
+pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
+    match execute(op, keystore, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => {
-            eprintln!("envelope: {m}");
+            to_stderr(format_args!("envelope: {m}"));
             ExitCode::from(3)
         }
         Err(Failure::Kms(e)) => {
-            eprintln!("{e}");
+            to_stderr(format_args!("{e}"));
             ExitCode::from(match e.error_kind() {
                 ErrorKind::Integrity => 1,
                 ErrorKind::Usage => 2,

@@ -1,10 +1,15 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
 mod crypt;
+mod describe;
 mod error;
+mod inspect;
 mod keys;
 mod kms;
+mod metadata;
 mod output;
+mod plan;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,9 +26,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     keystore: Option<PathBuf>,
 
-    /// Print nothing but errors.
-    #[arg(short, long, global = true)]
+    /// Print nothing but errors: no notes, no progress bar.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+
+    /// Say more: one line per file, the keys that wrap each data key (-vv: the header too).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 
     #[command(subcommand)]
     command: Command,
@@ -37,6 +46,9 @@ enum Command {
     /// Decrypt an AWS Encryption SDK message.
     #[command(after_help = EXIT_CODES_HELP)]
     Decrypt(DecryptArgs),
+    /// Show a message's header (suite, message id, encryption context, data keys) without any key.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Inspect(inspect::InspectArgs),
     /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
     Kms {
         #[command(subcommand)]
@@ -47,13 +59,31 @@ enum Command {
 /// Options shared by encrypt and decrypt.
 #[derive(Args, Debug)]
 struct CommonArgs {
-    /// Input file, or - for stdin.
-    #[arg(short, long, value_name = "PATH", default_value = "-")]
-    input: PathBuf,
+    /// Input: a file, a directory (with -r), or - for stdin (the default). Takes several
+    /// paths (`-i *.log`) and may be repeated.
+    #[arg(short, long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
+    input: Vec<PathBuf>,
 
-    /// Output file, or - for stdout.
+    /// Output: a file, a directory (an existing one, or a path ending in /), or - for stdout
+    /// (the default). Several inputs or a directory input need a directory.
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     output: PathBuf,
+
+    /// Process directories given with -i, and everything below them; the tree is mirrored
+    /// under the output directory.
+    #[arg(short = 'r', visible_short_alias = 'R', long)]
+    recursive: bool,
+
+    /// File-name suffix in an output directory: added on encrypt (default .encrypted); on
+    /// decrypt removed where present (default .encrypted), else .decrypted is added.
+    /// A bare --suffix keeps the names unchanged.
+    #[arg(long, value_name = "SUFFIX", num_args = 0..=1, default_missing_value = "")]
+    suffix: Option<String>,
+
+    /// Append one JSON line per processed file to FILE (- for stdout): mode, input, output,
+    /// suite, message id, encryption context, data-key providers, bytes in and out.
+    #[arg(long, value_name = "FILE")]
+    metadata_output: Option<PathBuf>,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
     /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-account=ID] (decrypt) |
@@ -86,7 +116,7 @@ struct CommonArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_encrypted_data_keys: Option<u16>,
 
-    /// Overwrite an existing output file.
+    /// Overwrite existing output files.
     #[arg(short, long)]
     force: bool,
 }
@@ -132,17 +162,19 @@ pub fn main() -> ExitCode {
         match &mut cli.command {
             Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
             Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
-            Command::Kms { .. } => {}
+            Command::Inspect(_) | Command::Kms { .. } => {}
         }
     }
+    let ui = ui::Ui::new(cli.quiet, cli.verbose);
     let r = match cli.command {
         Command::Encrypt(a) => {
-            crypt::encrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), cli.quiet))
+            crypt::encrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
         }
         Command::Decrypt(a) => {
-            crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), cli.quiet))
+            crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
         }
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref()),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
