@@ -219,7 +219,7 @@ fn raw_aes_args(key_file: &Path) -> Vec<String> {
 }
 
 #[test]
-fn errors_never_show_keys_or_plaintext() {
+fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let home = d.join("home");
@@ -243,9 +243,9 @@ fn errors_never_show_keys_or_plaintext() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut ct = std::fs::read(d.join("ct")).unwrap();
 
-    let mut failures: Vec<(String, Output)> = Vec::new();
+    let mut runs: Vec<(String, Output)> = Vec::new();
     // The wrong key.
-    failures.push((
+    runs.push((
         "wrong key".into(),
         envelope(&home)
             .args(["decrypt", "-i"])
@@ -259,7 +259,7 @@ fn errors_never_show_keys_or_plaintext() {
     let n = ct.len();
     ct[n - 120] ^= 1;
     std::fs::write(d.join("bad"), &ct).unwrap();
-    failures.push((
+    runs.push((
         "tampered".into(),
         envelope(&home)
             .args(["decrypt", "-i"])
@@ -280,7 +280,7 @@ fn errors_never_show_keys_or_plaintext() {
         ),
     ] {
         std::fs::write(d.join("badkey"), &bytes).unwrap();
-        failures.push((
+        runs.push((
             name.into(),
             envelope(&home)
                 .args(["encrypt", "-i"])
@@ -291,9 +291,46 @@ fn errors_never_show_keys_or_plaintext() {
                 .unwrap(),
         ));
     }
-    for (what, out) in &failures {
-        assert!(!out.status.success(), "{what}: should fail");
-        assert!(!out.stderr.is_empty(), "{what}: no message");
+    // Successful runs with verbose output and metadata lines, a failed run's
+    // metadata line, and `inspect`: what they print is checked below too.
+    let meta = d.join("meta.jsonl");
+    for (op, input, output) in [
+        ("encrypt", "plain", "ct2"),
+        ("decrypt", "ct2", "plain2"),
+        ("decrypt", "bad", "x"),
+    ] {
+        let out = envelope(&home)
+            .args(["-vv", op, "-i"])
+            .arg(d.join(input))
+            .arg("-o")
+            .arg(d.join(output))
+            .arg("--metadata-output")
+            .arg(&meta)
+            .args(raw_aes_args(&key_file))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), output != "x", "{op} {input}");
+        runs.push((format!("-vv {op} {input}"), out));
+    }
+    let meta_text = std::fs::read(&meta).unwrap();
+    assert_eq!(
+        meta_text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(),
+        3
+    );
+    assert_hidden("--metadata-output", &meta_text, &AES_KEY);
+    assert_hidden("--metadata-output", &meta_text, secret_text);
+    let out = envelope(&home)
+        .arg("inspect")
+        .arg(d.join("ct2"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    runs.push(("inspect".into(), out));
+    for (what, out) in &runs {
+        if !what.starts_with("-vv") && what != "inspect" {
+            assert!(!out.status.success(), "{what}: should fail");
+            assert!(!out.stderr.is_empty(), "{what}: no message");
+        }
         for stream in [&out.stderr, &out.stdout] {
             assert_hidden(what, stream, &AES_KEY);
             assert_hidden(what, stream, &other);
