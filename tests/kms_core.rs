@@ -1325,6 +1325,12 @@ fn wrong_root_key_file_is_refused_clearly() {
     let mut with_pass = KmsConfig::new(dir.path());
     with_pass.passphrase = Some(secret(b"pw"));
     std::fs::write(&key_file, &original).unwrap();
+    // Recreated files get the umask's mode; a readable root key file is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let e = kind(KmsCore::open(with_pass), KmsErrorKind::AccessDeniedException);
     assert!(e.message.contains("unset ENVELOPE_PASSPHRASE"), "{}", e.message);
 

@@ -10,7 +10,7 @@ pub mod rsa;
 pub mod signature;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
@@ -34,4 +34,38 @@ pub fn random_secret(len: usize) -> Result<Secret> {
 /// Compares two byte strings in constant time (for equal lengths).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+/// Makes room for `additional` more bytes in a buffer of secret bytes
+/// (plaintext, key material) without leaving a copy behind. `Vec`'s own growth
+/// frees the old allocation unwiped, so here the contents move to a new
+/// allocation (at least double, as `Vec` grows) and the old one is zeroized.
+pub fn reserve_wiping(buf: &mut Vec<u8>, additional: usize) {
+    let needed = buf.len().saturating_add(additional);
+    if needed <= buf.capacity() {
+        return;
+    }
+    let mut bigger = Vec::with_capacity(needed.max(buf.capacity().saturating_mul(2)));
+    bigger.extend_from_slice(buf);
+    std::mem::replace(buf, bigger).zeroize();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_wiping;
+
+    #[test]
+    fn reserve_wiping_keeps_contents_and_grows_geometrically() {
+        let mut v = Vec::with_capacity(2);
+        v.extend_from_slice(b"ab");
+        reserve_wiping(&mut v, 10);
+        assert_eq!(v, b"ab");
+        assert!(v.capacity() >= 12);
+        let cap = v.capacity();
+        reserve_wiping(&mut v, cap - 2);
+        assert_eq!(v.capacity(), cap);
+        reserve_wiping(&mut v, cap);
+        assert!(v.capacity() >= 2 * cap);
+        assert_eq!(v, b"ab");
+    }
 }

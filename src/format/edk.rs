@@ -81,20 +81,38 @@ pub(crate) fn read_list(cur: &mut Cursor<'_>, max: Option<u16>) -> Result<Vec<En
     // No reservation from the untrusted count: entries are pushed as parsed,
     // each at least 6 bytes of input, so memory follows the input's real size.
     let mut edks = Vec::new();
-    for _ in 0..count {
-        let id = cur.u16_bytes()?;
-        let provider_id = std::str::from_utf8(id)
-            .map_err(|_| invalid(Part::EncryptedDataKeys, "provider id is not UTF-8"))?
-            .to_owned();
-        let provider_info = cur.u16_bytes()?.to_vec();
-        let ciphertext = cur.u16_bytes()?.to_vec();
-        edks.push(EncryptedDataKey {
-            provider_id,
-            provider_info,
-            ciphertext,
-        });
+    for i in 0..count {
+        match read_entry(cur) {
+            Ok(e) => edks.push(e),
+            // The entries still to come need at least their three length
+            // fields each. Saying so lets a streaming caller wait for them
+            // instead of re-parsing the list after every few bytes, which
+            // would be quadratic in the number of entries.
+            Err(Stop::Incomplete(n)) => {
+                let rest = usize::from(count - i - 1) * MIN_ENTRY_LEN;
+                return Err(Stop::Incomplete(n.saturating_add(rest)));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(edks)
+}
+
+/// The smallest serialized entry: three empty length-prefixed fields.
+const MIN_ENTRY_LEN: usize = 6;
+
+fn read_entry(cur: &mut Cursor<'_>) -> Result<EncryptedDataKey, Stop> {
+    let id = cur.u16_bytes()?;
+    let provider_id = std::str::from_utf8(id)
+        .map_err(|_| invalid(Part::EncryptedDataKeys, "provider id is not UTF-8"))?
+        .to_owned();
+    let provider_info = cur.u16_bytes()?.to_vec();
+    let ciphertext = cur.u16_bytes()?.to_vec();
+    Ok(EncryptedDataKey {
+        provider_id,
+        provider_info,
+        ciphertext,
+    })
 }
 
 #[cfg(test)]
@@ -117,6 +135,20 @@ mod tests {
         for cut in 0..b.len() {
             assert!(matches!(parse_list(&b[..cut], None).unwrap(), Parsed::Incomplete(n) if n >= 1));
         }
+    }
+
+    #[test]
+    fn incomplete_counts_the_entries_still_to_come() {
+        // Count 5, one complete entry, then the first byte of the second.
+        let mut b = vec![0, 5];
+        edk("a").write(&mut b).unwrap();
+        b.push(0);
+        // One more byte for the length field, then three more entries.
+        assert_eq!(parse_list(&b, None).unwrap(), Parsed::Incomplete(1 + 3 * 6));
+        // The bound is exact for minimal entries: with it the list parses.
+        b.extend_from_slice(&[0, 0, 0, 0, 0]);
+        b.extend_from_slice(&[0; 18]);
+        assert!(matches!(parse_list(&b, None).unwrap(), Parsed::Done(l, _) if l.len() == 5));
     }
 
     #[test]

@@ -87,6 +87,18 @@ impl Header {
     }
 }
 
+/// Bytes of fixed-size fields after the EDK list: content type, (v1) reserved
+/// bytes and IV length, frame length, (v2) commitment, and authentication.
+fn fixed_tail_len(suite: &AlgorithmSuite) -> usize {
+    let v1 = if suite.message_format_version == 1 {
+        4 + 1
+    } else {
+        0
+    };
+    let commitment = if suite.is_committing() { COMMITMENT_LEN } else { 0 };
+    1 + v1 + 4 + commitment + auth_len(suite)
+}
+
 fn auth_len(suite: &AlgorithmSuite) -> usize {
     if suite.message_format_version == 1 {
         IV_LEN + TAG_LEN
@@ -184,7 +196,11 @@ fn read(cur: &mut Cursor<'_>, limits: &Limits) -> Result<Header, Stop> {
     let message_id = cur.take(suite.message_id_len())?.to_vec();
     let aad = cur.u16_bytes()?;
     let encryption_context = context::parse(aad).map_err(Stop::Invalid)?;
-    let encrypted_data_keys = edk::read_list(cur, limits.max_encrypted_data_keys)?;
+    let encrypted_data_keys = match edk::read_list(cur, limits.max_encrypted_data_keys) {
+        // The fixed fields after the list are needed too (see edk::read_list).
+        Err(Stop::Incomplete(n)) => return Err(Stop::Incomplete(n.saturating_add(fixed_tail_len(suite)))),
+        r => r?,
+    };
     let content_type = match cur.u8()? {
         1 => ContentType::NonFramed,
         2 => ContentType::Framed,
@@ -269,11 +285,12 @@ mod tests {
     fn sample(suite: &'static AlgorithmSuite) -> Vec<u8> {
         let mut ec = EncryptionContext::new();
         ec.insert("purpose".into(), "test".into());
-        let edks = vec![EncryptedDataKey {
+        let edk = |ct: usize| EncryptedDataKey {
             provider_id: "ns".into(),
             provider_info: b"name".to_vec(),
-            ciphertext: vec![1; 48],
-        }];
+            ciphertext: vec![1; ct],
+        };
+        let edks = vec![edk(48), edk(0), edk(3)];
         let commitment = suite.is_committing().then_some([9u8; 32]);
         let mut b = serialize_body(
             suite,
@@ -304,10 +321,12 @@ mod tests {
             assert_eq!(h.len(), b.len());
             assert_eq!(&b[..h.raw_body.len()], &h.raw_body[..]);
             for cut in 0..b.len() {
-                assert!(matches!(
-                    parse(&b[..cut], &Limits::default()).unwrap(),
-                    Parsed::Incomplete(_)
-                ));
+                // "At least n more" must never overshoot: a streaming reader
+                // waits for that many bytes before it tries again.
+                match parse(&b[..cut], &Limits::default()).unwrap() {
+                    Parsed::Incomplete(n) => assert!(n >= 1 && cut + n <= b.len(), "{cut} + {n}"),
+                    Parsed::Done(..) => panic!("a cut header parsed"),
+                }
             }
         }
     }

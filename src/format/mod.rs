@@ -33,7 +33,9 @@ pub struct Limits {
     pub max_frame_length: u32,
     /// Maximum size of the header body in bytes.
     pub max_header_size: usize,
-    /// Maximum length of a non-framed body in bytes.
+    /// Maximum length of a non-framed body in bytes. A non-framed body is one
+    /// AES-GCM block whose tag comes after all of it, so the decryptor must
+    /// hold the whole body before it may release a byte: this bounds that buffer.
     pub max_body_length: u64,
 }
 
@@ -44,6 +46,13 @@ pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 /// The AES-GCM limit on a single non-framed body: 2^36 - 32 bytes.
 pub const MAX_NON_FRAMED_LENGTH: u64 = (1 << 36) - 32;
 
+/// The default [`Limits::max_body_length`]: 64 MiB. Non-framed messages are a
+/// legacy form (envelope and current ESDKs write framed ones) and decrypting
+/// one buffers its whole body, so the default is far below the AES-GCM limit
+/// of [`MAX_NON_FRAMED_LENGTH`]: a hostile stream cannot make the decryptor
+/// hold gigabytes. Raise it (up to that limit) for large legacy messages.
+pub const DEFAULT_MAX_BODY_LENGTH: u64 = 64 << 20;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -53,7 +62,7 @@ impl Default for Limits {
             // 3 x 64 KiB each; 16 MiB is far above anything a real writer makes
             // while still bounding what a hostile header can make us buffer.
             max_header_size: 16 << 20,
-            max_body_length: MAX_NON_FRAMED_LENGTH,
+            max_body_length: DEFAULT_MAX_BODY_LENGTH,
         }
     }
 }

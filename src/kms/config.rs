@@ -27,6 +27,9 @@ pub const ENV_PASSPHRASE: &str = "ENVELOPE_PASSPHRASE";
 pub const ENV_REGION: &str = "ENVELOPE_REGION";
 /// Environment variable naming the account id.
 pub const ENV_ACCOUNT_ID: &str = "ENVELOPE_ACCOUNT_ID";
+/// Environment variable that, set to `1`, lets the KMS core use a key store
+/// whose directory or files give group or others access.
+pub const ENV_ALLOW_INSECURE: &str = "ENVELOPE_ALLOW_INSECURE_KEYSTORE";
 
 /// The source of "now", in whole seconds since the Unix epoch.
 ///
@@ -80,6 +83,10 @@ pub struct KmsConfig {
     pub passphrase: Option<Secret>,
     /// The time source.
     pub clock: Clock,
+    /// Use an existing store even if its directory or files give group or
+    /// others access (by default such a store is refused with
+    /// AccessDeniedException). New stores are created owner-only regardless.
+    pub allow_insecure_permissions: bool,
 }
 
 impl fmt::Debug for KmsConfig {
@@ -90,6 +97,7 @@ impl fmt::Debug for KmsConfig {
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("passphrase", &self.passphrase.as_ref().map(|_| "<set>"))
+            .field("allow_insecure_permissions", &self.allow_insecure_permissions)
             .finish()
     }
 }
@@ -105,13 +113,15 @@ impl KmsConfig {
             account_id: DEFAULT_ACCOUNT_ID.into(),
             passphrase: None,
             clock: Clock::system(),
+            allow_insecure_permissions: false,
         }
     }
 
     /// The configuration the CLI uses: the key store is `keystore` if given,
     /// else `$ENVELOPE_HOME`, else `<user data dir>/envelope`; region, account
     /// and passphrase come from `ENVELOPE_REGION`, `ENVELOPE_ACCOUNT_ID` and
-    /// `ENVELOPE_PASSPHRASE`.
+    /// `ENVELOPE_PASSPHRASE`; `ENVELOPE_ALLOW_INSECURE_KEYSTORE=1` sets
+    /// [`KmsConfig::allow_insecure_permissions`].
     pub fn from_env(keystore: Option<&Path>) -> Result<KmsConfig, KmsError> {
         let dir = match keystore {
             Some(d) => d.to_path_buf(),
@@ -131,6 +141,15 @@ impl KmsConfig {
         if let Some(a) = non_empty_env(ENV_ACCOUNT_ID) {
             config.account_id = a;
         }
+        config.allow_insecure_permissions = match non_empty_env(ENV_ALLOW_INSECURE).as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(v) => {
+                return Err(KmsError::validation(format!(
+                    "{ENV_ALLOW_INSECURE} must be 1 or 0, not '{v}'"
+                )))
+            }
+        };
         if let Some(p) = std::env::var_os(ENV_PASSPHRASE) {
             let p = Zeroizing::new(p.into_encoded_bytes());
             if p.is_empty() {

@@ -79,12 +79,23 @@ impl KmsCore {
     /// database (0600) and the root key on first use.
     ///
     /// AccessDeniedException if the root key file or passphrase does not
-    /// match the store; KMSInternalException if the store cannot be read.
+    /// match the store, or if the store's directory or files give group or
+    /// others access (unless `config.allow_insecure_permissions`);
+    /// KMSInternalException if the store cannot be read.
     pub fn open(config: KmsConfig) -> Result<KmsCore, KmsError> {
         config.validate()?;
         let dir = config.keystore.clone();
-        files::private_dir(&dir).map_err(|e| io_err("create the key-store directory", &dir, e))?;
+        let allow = config.allow_insecure_permissions;
+        files::private_dir(&dir, allow)?;
         let db_path = dir.join(DB_FILE);
+        for name in [
+            DB_FILE.to_owned(),
+            format!("{DB_FILE}-wal"),
+            format!("{DB_FILE}-shm"),
+            rootkey::KEY_FILE.to_owned(),
+        ] {
+            files::check_private(&dir.join(name), allow)?;
+        }
         files::private_file(&db_path).map_err(|e| io_err("create the key store", &db_path, e))?;
         let mut conn = Connection::open(&db_path).map_err(db)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;

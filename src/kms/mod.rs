@@ -37,8 +37,8 @@ pub mod types;
 pub use self::core::{KmsCore, DB_FILE};
 pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
 pub use config::{
-    Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID, ENV_HOME,
-    ENV_PASSPHRASE, ENV_REGION,
+    Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID,
+    ENV_ALLOW_INSECURE, ENV_HOME, ENV_PASSPHRASE, ENV_REGION,
 };
 pub use error::{KmsError, KmsErrorKind};
 pub use ids::Arn;

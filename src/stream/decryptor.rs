@@ -354,6 +354,7 @@ impl<'k> Decryptor<'k> {
                     (Some(alg), Some((hasher, point))) => signature::verify(alg, &point, hasher, &sig)?,
                     _ => return Err(Error::Crypto("footer without a signature setup")),
                 }
+                crate::crypto::reserve_wiping(out, self.held.len());
                 out.extend_from_slice(&self.held);
                 self.held = Zeroizing::new(Vec::new());
                 self.state = State::Done;

@@ -138,6 +138,7 @@ impl Encryptor {
         if !self.pending.is_empty() {
             let want = self.frame_len - self.pending.len();
             let n = want.min(plaintext.len());
+            crate::crypto::reserve_wiping(&mut self.pending, n);
             self.pending.extend_from_slice(&plaintext[..n]);
             plaintext = &plaintext[n..];
             if self.pending.len() == self.frame_len {
@@ -151,6 +152,7 @@ impl Encryptor {
             self.seal_regular(frame, out)?;
             plaintext = rest;
         }
+        crate::crypto::reserve_wiping(&mut self.pending, plaintext.len());
         self.pending.extend_from_slice(plaintext);
         Ok(())
     }

@@ -137,7 +137,10 @@ impl FrameCipher {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         let start = out.len();
-        out.resize(start + sealed.len().saturating_sub(TAG_LEN), 0);
+        let len = sealed.len().saturating_sub(TAG_LEN);
+        // Grow without leaving an unwiped copy of earlier plaintext behind.
+        crate::crypto::reserve_wiping(out, len);
+        out.resize(start + len, 0);
         let r = self.open_into(kind, seq, iv, sealed, &mut out[start..]);
         if r.is_err() {
             out.truncate(start);

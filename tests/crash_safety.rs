@@ -1,0 +1,471 @@
+//! Crash safety: processes killed with SIGKILL at random moments.
+//!
+//! * `envelope encrypt` / `decrypt` of a large input: no file ever appears
+//!   under the output name unless it is complete and correct, and an existing
+//!   output file (`--force`) is either untouched or completely replaced.
+//!   Temporary files (`.envelope-*.tmp`) may be left behind by a kill; they
+//!   never carry the output name.
+//! * `envelope kms` writes (create-key, rotate-key-on-demand, create-alias,
+//!   update-alias, delete-alias, and the creation of a new store): the store
+//!   always opens afterwards, passes SQLite's integrity check, every key whose
+//!   creation was reported (its JSON reached stdout) is there, every alias
+//!   names an existing key, every key still encrypts, and every ciphertext
+//!   made earlier still decrypts (rotation keeps old material).
+//!
+//! The kill moments are drawn from a seeded generator; the seed is printed,
+//! and `CRASH_SAFETY_SEED=<n>` replays a run.
+#![cfg(unix)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use envelope::keyring::raw_aes::RawAesKeyring;
+use envelope::kms::{
+    DecryptRequest, DescribeKeyRequest, EncryptRequest, Kms, KmsConfig, KmsCore, ListAliasesRequest,
+    ListKeysRequest,
+};
+use envelope::stream::{decrypt, DecryptOptions};
+use zeroize::Zeroizing;
+
+/// xorshift64*: kill moments and test data.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let seed = std::env::var("CRASH_SAFETY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        println!("CRASH_SAFETY_SEED={seed}");
+        Rng(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// A moment in [0, 1.2 × `typical`].
+    fn moment(&mut self, typical: Duration) -> Duration {
+        let max = typical.as_micros() as u64 * 6 / 5;
+        Duration::from_micros(self.below(max + 1))
+    }
+}
+
+fn envelope() -> Command {
+    let mut c = Command::new(cargo_bin("envelope"));
+    for v in [
+        "ENVELOPE_HOME",
+        "ENVELOPE_PASSPHRASE",
+        "ENVELOPE_REGION",
+        "ENVELOPE_ACCOUNT_ID",
+        "ENVELOPE_ALLOW_INSECURE_KEYSTORE",
+    ] {
+        c.env_remove(v);
+    }
+    c.stdin(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
+/// How a run ended.
+enum End {
+    /// It finished before the kill, with this status.
+    Exited(ExitStatus),
+    /// It was killed.
+    Killed,
+}
+
+/// Starts `cmd`, sends SIGKILL after `delay` unless it has finished, and
+/// returns how it ended with everything it wrote to stdout.
+fn run_and_kill(cmd: &mut Command, delay: Duration) -> (End, Vec<u8>) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + delay;
+    let end = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break End::Exited(status);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            break End::Killed;
+        }
+        sleep((deadline - now).min(Duration::from_millis(2)));
+    };
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    (end, out)
+}
+
+fn timed(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let status = cmd.stdout(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    t.elapsed()
+}
+
+/// Checks every file in `dir` is one of `known` or a temporary file of the
+/// CLI; removes (and counts) the temporary files.
+fn sweep(dir: &Path, known: &[&str]) -> usize {
+    let mut temps = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if known.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(
+            name.starts_with(".envelope-") && name.ends_with(".tmp"),
+            "unexpected file {name} in the output directory"
+        );
+        fs::remove_file(dir.join(&name)).unwrap();
+        temps += 1;
+    }
+    temps
+}
+
+const KEY: [u8; 32] = [0x5c; 32];
+const SENTINEL: &[u8] = b"an existing file that must survive intact";
+/// Large enough that a run takes a while to write (~0.1-0.5 s here).
+const INPUT_LEN: usize = 96 << 20;
+const ROUNDS: usize = 14;
+
+fn keyring() -> RawAesKeyring {
+    RawAesKeyring::new("crash-ns", "crash-key", &KEY).unwrap()
+}
+
+fn raw_key_args(dir: &Path) -> Vec<String> {
+    vec![
+        "-w".into(),
+        "provider=raw-aes".into(),
+        format!("key={}", dir.join("key").display()),
+        "namespace=crash-ns".into(),
+        "name=crash-key".into(),
+    ]
+}
+
+fn crypt(dir: &Path, op: &str, input: &str, output: &str, force: bool) -> Command {
+    let mut c = envelope();
+    c.current_dir(dir)
+        .args([op, "-i", input, "-o", output])
+        .args(raw_key_args(dir));
+    if force {
+        c.arg("--force");
+    }
+    c
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    killed: usize,
+    finished: usize,
+    temps_left: usize,
+    replaced: usize,
+    untouched: usize,
+}
+
+/// Kills `op` ROUNDS times; `correct` judges a file found under the output name.
+fn kill_repeatedly(
+    dir: &Path,
+    rng: &mut Rng,
+    op: &str,
+    input: &str,
+    typical: Duration,
+    correct: impl Fn(&[u8]) -> bool,
+) -> Tally {
+    let out = dir.join("out");
+    let mut t = Tally::default();
+    for round in 0..ROUNDS {
+        // Every other round writes over an existing file with --force.
+        let existing = round % 2 == 1;
+        if existing {
+            fs::write(&out, SENTINEL).unwrap();
+        } else if out.exists() {
+            fs::remove_file(&out).unwrap();
+        }
+        let (end, _) = run_and_kill(&mut crypt(dir, op, input, "out", existing), rng.moment(typical));
+        match end {
+            End::Killed => t.killed += 1,
+            End::Exited(s) => {
+                assert!(s.success(), "{op} failed without a kill");
+                t.finished += 1;
+            }
+        }
+        match fs::read(&out) {
+            Ok(content) if existing && content == SENTINEL => {
+                assert!(matches!(end, End::Killed), "{op} finished but left the old file");
+                t.untouched += 1;
+            }
+            Ok(content) => {
+                assert!(
+                    correct(&content),
+                    "{op}, round {round}: incomplete or wrong output"
+                );
+                t.replaced += 1;
+            }
+            Err(_) => {
+                assert!(!existing, "{op}, round {round}: the existing file disappeared");
+                assert!(matches!(end, End::Killed), "{op} finished without output");
+            }
+        }
+        t.temps_left += sweep(dir, &["input", "key", "ct", "out"]);
+    }
+    println!("{op}: {t:?}");
+    assert!(
+        t.killed >= ROUNDS / 3,
+        "{op}: too few runs were killed to mean anything"
+    );
+    t
+}
+
+#[test]
+fn killed_encryption_and_decryption_never_leave_a_partial_file() {
+    let mut rng = Rng::seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("key"), KEY).unwrap();
+    let mut input = Zeroizing::new(vec![0u8; INPUT_LEN]);
+    for chunk in input.chunks_mut(8) {
+        let r = rng.next().to_le_bytes();
+        chunk.copy_from_slice(&r[..chunk.len()]);
+    }
+    fs::write(d.join("input"), &input).unwrap();
+
+    let t_enc = timed(&mut crypt(d, "encrypt", "input", "ct", false));
+    let t_dec = timed(&mut crypt(d, "decrypt", "ct", "out", false));
+    assert!(fs::read(d.join("out")).unwrap() == *input);
+    println!("full runs: encrypt {t_enc:?}, decrypt {t_dec:?}");
+
+    let k = keyring();
+    let opts = DecryptOptions::default();
+    let enc = kill_repeatedly(d, &mut rng, "encrypt", "input", t_enc, |ct| {
+        decrypt(&k, &opts, ct).is_ok_and(|p| p.plaintext == *input)
+    });
+    let dec = kill_repeatedly(d, &mut rng, "decrypt", "ct", t_dec, |p| p == &input[..]);
+    // Kills landed while output was being written (a temporary file was left).
+    assert!(enc.temps_left + dec.temps_left > 0, "no kill hit a run mid-write");
+}
+
+// ---------------------------------------------------------------- KMS core
+
+fn kms_cmd(store: &Path, args: &[&str]) -> Command {
+    let mut c = envelope();
+    c.arg("--keystore").arg(store).arg("kms").args(args);
+    c
+}
+
+/// Keys the checks know of: reported created (`None`), or seen in the store
+/// with a ciphertext made under them then (`Some`).
+type Known = BTreeMap<String, Option<Vec<u8>>>;
+
+fn json(stdout: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(stdout).ok()
+}
+
+fn reported_key(stdout: &[u8]) -> Option<String> {
+    json(stdout)?["KeyMetadata"]["KeyId"].as_str().map(str::to_owned)
+}
+
+/// Opens the store and checks it from top to bottom.
+fn check_store(store: &Path, known: &mut Known) {
+    let db = rusqlite::Connection::open(store.join("kms.db")).unwrap();
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    drop(db);
+    let core = KmsCore::open(KmsConfig::new(store)).expect("the store opens after a kill");
+    let listed = core.list_keys(&ListKeysRequest::default()).unwrap();
+    let ids: Vec<String> = listed.keys.iter().map(|k| k.key_id.clone()).collect();
+    for id in known.keys() {
+        assert!(ids.contains(id), "reported key {id} is missing");
+    }
+    for id in &ids {
+        core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
+            .unwrap();
+        let blob = core
+            .encrypt(&EncryptRequest {
+                key_id: id.clone(),
+                plaintext: Zeroizing::new(id.as_bytes().to_vec()),
+                ..Default::default()
+            })
+            .expect("every key encrypts")
+            .ciphertext_blob;
+        let earlier = known.entry(id.clone()).or_default().get_or_insert(blob).clone();
+        let d = core
+            .decrypt(&DecryptRequest {
+                ciphertext_blob: earlier,
+                ..Default::default()
+            })
+            .expect("an earlier ciphertext still decrypts");
+        assert_eq!(&d.plaintext[..], id.as_bytes());
+    }
+    let aliases = core.list_aliases(&ListAliasesRequest::default()).unwrap();
+    for a in aliases.aliases {
+        assert!(
+            ids.contains(&a.target_key_id),
+            "{} names a missing key",
+            a.alias_name
+        );
+    }
+}
+
+/// Checks the store holds only its own files. After a killed creation there
+/// may also be the root key's temporary file, and SQLite's rollback journal
+/// (used until the database is switched to WAL mode; SQLite replays it on
+/// the next open).
+fn only_store_files(store: &Path) {
+    for e in fs::read_dir(store).unwrap() {
+        let f = e.unwrap().file_name().to_string_lossy().into_owned();
+        let ok = ["kms.db", "kms.db-wal", "kms.db-shm", "kms.db-journal", "root.key"].contains(&f.as_str())
+            || f.starts_with("root.key.tmp-");
+        assert!(ok, "unexpected file {f} in the store");
+    }
+}
+
+fn aliases(store: &Path) -> Vec<String> {
+    let core = KmsCore::open(KmsConfig::new(store)).unwrap();
+    let r = core.list_aliases(&ListAliasesRequest::default()).unwrap();
+    r.aliases.into_iter().map(|a| a.alias_name).collect()
+}
+
+#[test]
+fn killed_kms_writes_leave_a_consistent_store() {
+    let mut rng = Rng::seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut known = Known::new();
+    let first = kms_cmd(&store, &["create-key"]).output().unwrap();
+    known.insert(reported_key(&first.stdout).unwrap(), None);
+    // How long each operation takes here (the median of three runs), so
+    // that most kills land inside one.
+    let key = reported_key(&kms_cmd(&store, &["create-key"]).output().unwrap().stdout).unwrap();
+    let mut typical = BTreeMap::new();
+    for args in [
+        &["create-key"][..],
+        &["rotate-key-on-demand", "--key-id", &key],
+        &[
+            "create-alias",
+            "--alias-name",
+            "alias/timing",
+            "--target-key-id",
+            &key,
+        ],
+        &[
+            "update-alias",
+            "--alias-name",
+            "alias/timing",
+            "--target-key-id",
+            &key,
+        ],
+        &["delete-alias", "--alias-name", "alias/timing"],
+    ] {
+        let mut t: Vec<Duration> = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                kms_cmd(&store, args).output().unwrap();
+                t.elapsed()
+            })
+            .collect();
+        t.sort();
+        typical.insert(args[0], t[1]);
+    }
+    println!("kms operation times: {typical:?}");
+    // Kill moments reach 1.5 times those; every fourth run is left to finish,
+    // so that keys are reported created along the way.
+    check_store(&store, &mut known);
+
+    let (mut killed, mut finished, mut created) = (0, 0, 0);
+    for round in 0..48 {
+        let ids: Vec<String> = known.keys().cloned().collect();
+        let key = ids[rng.below(ids.len() as u64) as usize].clone();
+        let other = ids[rng.below(ids.len() as u64) as usize].clone();
+        let names = aliases(&store);
+        let existing = names.get(rng.below(names.len() as u64) as usize).cloned();
+        let new_alias = format!("alias/crash-{round}");
+        let args: Vec<&str> = match (rng.below(5), &existing) {
+            (0, _) => vec!["create-key", "--description", "made while being killed"],
+            (1, _) => vec!["rotate-key-on-demand", "--key-id", &key],
+            (3, Some(a)) => vec!["update-alias", "--alias-name", a, "--target-key-id", &other],
+            (4, Some(a)) => vec!["delete-alias", "--alias-name", a],
+            _ => vec![
+                "create-alias",
+                "--alias-name",
+                &new_alias,
+                "--target-key-id",
+                &key,
+            ],
+        };
+        let moment = if round % 4 == 3 {
+            Duration::from_secs(120)
+        } else {
+            rng.moment(typical[args[0]] * 5 / 4)
+        };
+        let (end, stdout) = run_and_kill(&mut kms_cmd(&store, &args), moment);
+        match end {
+            End::Killed => killed += 1,
+            End::Exited(s) => {
+                assert!(s.success(), "{args:?} failed without a kill");
+                finished += 1;
+            }
+        }
+        // A key whose creation was reported must be in the store from now on.
+        if let Some(id) = reported_key(&stdout) {
+            known.entry(id).or_default();
+            created += 1;
+        }
+        check_store(&store, &mut known);
+        only_store_files(&store);
+    }
+    println!("kms writes: {killed} killed, {finished} finished, {created} keys reported created");
+    assert!(killed >= 12, "too few runs were killed to mean anything");
+}
+
+#[test]
+fn killed_store_creation_leaves_a_usable_store() {
+    let mut rng = Rng::seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let typical = (0..3)
+        .map(|i| {
+            timed(&mut kms_cmd(
+                &dir.path().join(format!("timing-{i}")),
+                &["create-key"],
+            ))
+        })
+        .min()
+        .unwrap();
+    let mut killed = 0;
+    for round in 0..12 {
+        let store: PathBuf = dir.path().join(format!("store-{round}"));
+        let (end, stdout) = run_and_kill(&mut kms_cmd(&store, &["create-key"]), rng.moment(typical));
+        if matches!(end, End::Killed) {
+            killed += 1;
+        }
+        let mut known = Known::new();
+        if let Some(id) = reported_key(&stdout) {
+            known.insert(id, None);
+        }
+        if store.exists() {
+            only_store_files(&store);
+            check_store(&store, &mut known);
+        } else {
+            assert!(known.is_empty(), "a key was reported but there is no store");
+        }
+    }
+    println!("store creation: {killed} of 12 killed");
+    assert!(killed >= 4, "too few runs were killed to mean anything");
+}
