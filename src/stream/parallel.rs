@@ -36,6 +36,8 @@ const BATCH_BYTES: usize = 1 << 20;
 /// caches) come to a few milliseconds, which inputs below this size do not
 /// earn back; above it, the rest goes through the pipeline.
 const SMALL_INPUT: usize = 16 << 20;
+/// More threads than this are taken as this many.
+const MAX_THREADS: usize = 256;
 /// Longer frames take the single-threaded path, which holds about one frame
 /// where the pipeline would hold one per batch in flight.
 const MAX_PARALLEL_FRAME: usize = 4 << 20;
@@ -60,7 +62,7 @@ pub(crate) struct Tuning {
 impl Tuning {
     pub fn for_threads(threads: usize) -> Self {
         Tuning {
-            workers: if threads > 1 { threads } else { 0 },
+            workers: if threads > 1 { threads.min(MAX_THREADS) } else { 0 },
             batch_bytes: BATCH_BYTES,
             small: SMALL_INPUT,
         }
@@ -77,7 +79,8 @@ impl Tuning {
 
 /// Encrypts everything `reader` yields into `writer` like
 /// [`encrypt_stream`](super::encrypt_stream), with `threads` threads sealing
-/// frames; reading, writing and the signature hash get a thread each besides.
+/// frames (at most 256); reading, writing and the signature hash get a thread
+/// each besides.
 /// `threads <= 1`, or an input of at most 16 MiB, runs on the calling thread.
 /// Memory stays bounded by about `2 x (1 MiB + frame length) x (threads + 4)`.
 pub fn encrypt_stream_parallel(

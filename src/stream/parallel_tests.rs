@@ -393,3 +393,18 @@ fn python_messages_decrypt_in_the_pipeline_as_in_the_engine() {
     }
     assert!(compared > 40, "only {compared} known-answer cases compared");
 }
+
+#[test]
+fn absurd_thread_counts_are_capped() {
+    assert_eq!(Tuning::for_threads(usize::MAX).workers, 256);
+    assert_eq!(Tuning::for_threads(0).workers, 0);
+    assert_eq!(Tuning::for_threads(1).workers, 0);
+    let k = FixedKey(17);
+    let pt = pattern((16 << 20) + 3 * 65536 + 1);
+    let opts = enc_opts(&AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY, 65536);
+    let mut ct = Vec::new();
+    encrypt_stream_parallel(&k, &opts, &pt[..], &mut ct, usize::MAX).unwrap();
+    let mut out = Vec::new();
+    decrypt_stream_parallel(&k, &allow_all(), &ct[..], &mut out, usize::MAX).unwrap();
+    assert_eq!(out, pt);
+}
