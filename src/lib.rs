@@ -9,6 +9,21 @@
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
 //!   behind the [`kms::Kms`] trait.
+//!
+//! ```
+//! use envelope::keyring::raw_aes::RawAesKeyring;
+//! use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+//!
+//! let keyring = RawAesKeyring::new("my-namespace", "my-key", &[7u8; 32])?;
+//! let message = encrypt(&keyring, &EncryptOptions::default(), b"hello")?;
+//! let opened = decrypt(&keyring, &DecryptOptions::default(), &message)?;
+//! assert_eq!(opened.plaintext, b"hello");
+//!
+//! // The wrong key opens nothing.
+//! let other = RawAesKeyring::new("my-namespace", "my-key", &[8u8; 32])?;
+//! assert!(decrypt(&other, &DecryptOptions::default(), &message).is_err());
+//! # Ok::<(), envelope::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
