@@ -230,23 +230,20 @@ pub(crate) fn prepare_decrypt(
         required_encryption_context_keys: required.keys().cloned().collect(),
         plaintext_data_key: None,
     };
-    keyring.on_decrypt(&mut m, &header.encrypted_data_keys)?;
-    let data_key = m
-        .plaintext_data_key
-        .as_ref()
-        .ok_or_else(|| Error::NoDataKey("no keyring could decrypt any encrypted data key".into()))?;
-    let derived = kdf::derive(suite, data_key, &header.message_id)?;
-    if let (Some(stored), Some(computed)) = (&header.commitment, &derived.commitment) {
-        if !ct_eq(stored, computed) {
-            return Err(Error::Commitment);
+    let cipher = unwrap_and_authenticate(keyring, header, &mut m, &required).map_err(|e| {
+        // A reproduced pair the header lacks is taken as a required-only pair;
+        // when the message does not authenticate it, say so rather than only
+        // "authentication failed".
+        if required.is_empty() || e.kind() != crate::error::ErrorKind::Integrity {
+            return e;
         }
-    }
-    let cipher = FrameCipher::new(&derived.content_key, &header.message_id)?;
-    cipher.verify_header_tag(
-        &header.auth_iv,
-        &header_aad(&header.raw_body, &required)?,
-        &header.auth_tag,
-    )?;
+        let keys: Vec<&str> = required.keys().map(String::as_str).collect();
+        Error::EncryptionContext(format!(
+            "the message has no pair for {} and does not authenticate {} as required context ({e})",
+            keys.join(", "),
+            if keys.len() == 1 { "it" } else { "them" }
+        ))
+    })?;
     let hasher = match (suite.signature, &public_point) {
         (Some(sig), Some(_)) => {
             let mut h = Hasher::new(sig);
@@ -263,4 +260,32 @@ pub(crate) fn prepare_decrypt(
         hasher,
         public_point,
     })
+}
+
+/// Gets the data key from the keyring, checks the key commitment and the
+/// header tag, and returns the frame cipher.
+fn unwrap_and_authenticate(
+    keyring: &dyn Keyring,
+    header: &Header,
+    m: &mut DecryptionMaterials,
+    required: &EncryptionContext,
+) -> Result<FrameCipher> {
+    keyring.on_decrypt(m, &header.encrypted_data_keys)?;
+    let data_key = m
+        .plaintext_data_key
+        .as_ref()
+        .ok_or_else(|| Error::NoDataKey("no keyring could decrypt any encrypted data key".into()))?;
+    let derived = kdf::derive(header.suite, data_key, &header.message_id)?;
+    if let (Some(stored), Some(computed)) = (&header.commitment, &derived.commitment) {
+        if !ct_eq(stored, computed) {
+            return Err(Error::Commitment);
+        }
+    }
+    let cipher = FrameCipher::new(&derived.content_key, &header.message_id)?;
+    cipher.verify_header_tag(
+        &header.auth_iv,
+        &header_aad(&header.raw_body, required)?,
+        &header.auth_tag,
+    )?;
+    Ok(cipher)
 }

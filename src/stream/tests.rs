@@ -236,3 +236,16 @@ fn io_adapters_match_one_shot() {
     assert_eq!(s.bytes_out, ct2.len() as u64);
     assert_eq!(decrypt(&k, &allow_all(), &ct2).unwrap().plaintext, pt);
 }
+
+#[test]
+fn a_reproduced_pair_the_message_lacks_is_named() {
+    let k = FixedKey(6);
+    let ct = encrypt(&k, &enc_opts(AlgorithmSuite::DEFAULT, 64), b"x").unwrap();
+    let mut d = allow_all();
+    d.reproduced_encryption_context
+        .insert("owner".into(), "ops".into());
+    match decrypt(&k, &d, &ct) {
+        Err(Error::EncryptionContext(m)) => assert!(m.contains("owner"), "{m}"),
+        other => panic!("expected a context error naming the key, got {other:?}"),
+    }
+}
