@@ -405,7 +405,7 @@ fn known_answer_set_covers_the_required_cases() {
         assert!(
             positive.iter().any(|c| c.frame_length == fl && {
                 let n = read(&c.plaintext).len();
-                n > 0 && n % fl as usize == 0
+                n > 0 && n.is_multiple_of(fl as usize)
             }),
             "a plaintext that is an exact multiple of frame length {fl}"
         );

@@ -352,7 +352,7 @@ impl<'k, R: Read> Decryption<'k, R> {
         let mut body_fed = 0u64;
         loop {
             let warm = body_fed >= tuning.small as u64;
-            if let Some(pb) = per_batch.filter(|_| warm && body_fed % sealed_len == 0) {
+            if let Some(pb) = per_batch.filter(|_| warm && body_fed.is_multiple_of(sealed_len)) {
                 match self.decrypt_frames(&data[pos..], pb, tuning.workers, &mut writer, &mut counts)? {
                     Some(tail) => {
                         (data, pos) = (tail, 0);
