@@ -23,7 +23,8 @@ Exit codes:
      context mismatch, bad signature, not a message)
   2  usage error
   3  I/O error
-  4  key-service error (key not found, disabled, pending deletion, access)";
+  4  key-service error (key not found, disabled, pending deletion, access)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); temporary output files are removed";
 
 /// A failure to report: one line on stderr and an exit code.
 #[derive(Debug)]

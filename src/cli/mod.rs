@@ -4,6 +4,7 @@ mod crypt;
 mod describe;
 mod error;
 mod inspect;
+mod interrupt;
 mod keys;
 mod kms;
 mod metadata;
@@ -171,6 +172,9 @@ pub fn main() -> ExitCode {
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);
+    if matches!(cli.command, Command::Encrypt(_) | Command::Decrypt(_)) {
+        interrupt::install();
+    }
     let r = match cli.command {
         Command::Encrypt(a) => {
             crypt::encrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)

@@ -102,6 +102,7 @@ impl Output {
             .tempfile_in(&dir)
         {
             Ok(tmp) => {
+                super::interrupt::register(tmp.path());
                 out.tmp = Some(tmp);
                 Ok(Output::File(out))
             }
@@ -166,10 +167,18 @@ impl FileOutput {
         let Some(tmp) = self.tmp.take() else {
             return Err(CliError::io(&name, io::Error::other("output already closed")));
         };
+        let tmp_path = tmp.path().to_path_buf();
+        let r = self.persist(tmp, &name);
+        super::interrupt::unregister(&tmp_path);
+        r
+    }
+
+    /// Syncs the temporary file and renames it to the destination.
+    fn persist(&mut self, tmp: tempfile::NamedTempFile, name: &str) -> Result<(), CliError> {
         if let Err(e) = tmp.as_file().sync_all() {
             drop(tmp);
             self.remove_created_dirs();
-            return Err(CliError::io(&name, e));
+            return Err(CliError::io(name, e));
         }
         if self.force {
             // Replacing a file keeps its permissions; new files stay owner-only.
@@ -185,7 +194,7 @@ impl FileOutput {
         if let Err(e) = r {
             drop(e.file);
             self.remove_created_dirs();
-            return Err(CliError::io(&name, e.error));
+            return Err(CliError::io(name, e.error));
         }
         self.created_dirs.clear();
         if let Some(parent) = self.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -210,7 +219,9 @@ impl Drop for FileOutput {
     /// so that the directories made for it are empty and can go too.
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
+            let path = tmp.path().to_path_buf();
             drop(tmp);
+            super::interrupt::unregister(&path);
             self.remove_created_dirs();
         }
     }
