@@ -92,7 +92,7 @@ pub enum Error {
     #[error("commitment policy {policy} does not allow suite {suite}")]
     CommitmentPolicy {
         /// The policy in force.
-        policy: crate::format::suite::CommitmentPolicy,
+        policy: crate::suite::CommitmentPolicy,
         /// The suite's ESDK name.
         suite: &'static str,
     },

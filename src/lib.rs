@@ -33,8 +33,9 @@ pub mod format;
 pub mod keyring;
 pub mod kms;
 pub mod stream;
+pub mod suite;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::context::EncryptionContext;
-pub use format::suite::{AlgorithmSuite, CommitmentPolicy};
+pub use suite::{AlgorithmSuite, CommitmentPolicy};
 pub use stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};

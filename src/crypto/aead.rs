@@ -3,7 +3,7 @@
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 
 use crate::error::{Error, Result};
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// An AES-GCM key ready to seal and open. aws-lc-rs wipes its key schedule on drop.
 pub struct AesGcm {

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::Secret;
 use crate::error::{Error, Result};
-use crate::format::suite::{AlgorithmSuite, Kdf, COMMITMENT_LEN};
+use crate::suite::{AlgorithmSuite, Kdf, COMMITMENT_LEN};
 
 struct Len(usize);
 

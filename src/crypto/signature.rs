@@ -9,7 +9,7 @@ use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 
 use crate::error::{Error, Result};
-use crate::format::suite::Signature;
+use crate::suite::Signature;
 
 fn digest_alg(sig: Signature) -> &'static digest::Algorithm {
     match sig {

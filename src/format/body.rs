@@ -8,7 +8,7 @@
 //! The parsers here read only the fixed prefix of a frame (its "frame header");
 //! the caller then waits for `content_len + 16` bytes of ciphertext and tag.
 
-use super::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 use super::{finish, invalid, Cursor, Parsed};
 use crate::error::{Error, Part, Result};
 

@@ -14,7 +14,7 @@
 
 use super::context::{self, EncryptionContext};
 use super::edk::{self, EncryptedDataKey};
-use super::suite::{AlgorithmSuite, COMMITMENT_LEN, IV_LEN, TAG_LEN};
+use crate::suite::{AlgorithmSuite, COMMITMENT_LEN, IV_LEN, TAG_LEN};
 use super::{invalid, Cursor, Limits, Parsed, Stop};
 use crate::error::{Error, Part, Result};
 

@@ -11,7 +11,6 @@ pub mod body;
 pub mod context;
 pub mod edk;
 pub mod header;
-pub mod suite;
 
 use crate::error::{Error, Part};
 

@@ -112,7 +112,7 @@ mod tests {
     use super::*;
     use crate::crypto::rsa::RsaPadding;
     use crate::format::context::EncryptionContext;
-    use crate::format::suite::AlgorithmSuite;
+    use crate::suite::AlgorithmSuite;
     use crate::keyring::raw_aes::RawAesKeyring;
     use crate::keyring::raw_rsa::RawRsaKeyring;
 

@@ -39,7 +39,7 @@ use super::error::KmsError;
 use crate::crypto::aead::AesGcm;
 use crate::crypto::{fill_random, Secret};
 use crate::format::context::EncryptionContext;
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// The blob format version this code writes and reads.
 const VERSION: u8 = 1;

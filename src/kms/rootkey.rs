@@ -27,7 +27,7 @@ use super::files;
 use super::store::{self, db};
 use crate::crypto::aead::AesGcm;
 use crate::crypto::{ct_eq, fill_random, random_secret, Secret};
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// File name of the root key in key-file mode.
 pub(crate) const KEY_FILE: &str = "root.key";

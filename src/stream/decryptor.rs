@@ -323,7 +323,7 @@ impl<'k> Decryptor<'k> {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>> {
         // The limit check in the header parse bounds this below usize::MAX.
-        let n = (nh.content_len as usize).saturating_add(crate::format::suite::TAG_LEN);
+        let n = (nh.content_len as usize).saturating_add(crate::suite::TAG_LEN);
         if rest.len() < n {
             return Ok(self.wait(rest.len(), n - rest.len()));
         }

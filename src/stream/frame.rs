@@ -11,7 +11,7 @@ use crate::error::{Error, Part, Result};
 use crate::format::body::{
     body_aad, frame_iv, BlockKind, FrameHeader, FINAL_FRAME_HEADER_LEN, REGULAR_FRAME_HEADER_LEN,
 };
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// The longest message id (format v2).
 const MAX_MESSAGE_ID_LEN: usize = 32;

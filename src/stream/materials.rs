@@ -15,7 +15,7 @@ use crate::crypto::{ct_eq, fill_random};
 use crate::error::{Error, Result};
 use crate::format::context::{self, EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
 use crate::format::header::{self, ContentType, Header};
-use crate::format::suite::{AlgorithmSuite, IV_LEN};
+use crate::suite::{AlgorithmSuite, IV_LEN};
 use crate::format::MAX_FRAME_LENGTH;
 use crate::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 use crate::format::context::EncryptionContext;
 use crate::format::header::Header;
-use crate::format::suite::{AlgorithmSuite, CommitmentPolicy};
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 use crate::format::Limits;
 use crate::keyring::Keyring;
 

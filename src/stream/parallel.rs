@@ -22,7 +22,7 @@ use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, StreamSummary}
 use crate::error::{Error, Part, Result};
 use crate::format::body::{parse_frame_header, BlockKind, REGULAR_FRAME_HEADER_LEN};
 use crate::format::header::{ContentType, Header};
-use crate::format::suite::IV_LEN;
+use crate::suite::IV_LEN;
 use crate::format::Parsed;
 use crate::keyring::Keyring;
 
