@@ -35,7 +35,8 @@ pub mod kms;
 pub mod stream;
 pub mod suite;
 
-pub use error::{Error, ErrorKind, Result};
+pub use crypto::{CryptoError, Secret};
+pub use error::{ApiMisuse, EdkFault, Error, ErrorKind, Part, Result};
 pub use format::context::EncryptionContext;
-pub use suite::{AlgorithmSuite, CommitmentPolicy};
 pub use stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+pub use suite::{AlgorithmSuite, CommitmentPolicy};

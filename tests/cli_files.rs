@@ -879,9 +879,15 @@ fn keystore_option_and_passphrase_stores() {
     ]);
     assert!(env.path("elsewhere/root.key").is_file());
     assert!(!env.home().exists());
-    // The key is not in the default store: a key-service error.
-    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 4);
-    assert!(err.contains("decrypt p.enc: NotFoundException"), "{err}");
+    // The key the message names is not in the default store: as with any
+    // other wrong key (and as when a bit flip in the key ARN names an unknown
+    // key), the message does not open here: exit 1.
+    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 1);
+    assert!(
+        err.contains("decrypt p.enc: no data key could be decrypted"),
+        "{err}"
+    );
+    assert!(err.contains("NotFoundException"), "{err}");
     env.ok(&["decrypt", "--keystore", "elsewhere", "-i", "p.enc", "-o", "out"]);
     assert_eq!(env.read("out"), b"p");
 

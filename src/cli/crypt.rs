@@ -185,10 +185,10 @@ fn run(
     }
     drop(progress);
     if let Some(code) = first_failure {
-        return Err(CliError {
+        return Err(CliError::with_code(
             code,
-            message: format!("{failures} of {} files failed", plan.jobs.len()),
-        });
+            format!("{failures} of {} files failed", plan.jobs.len()),
+        ));
     }
     for d in &plan.mirror_dirs {
         fs::create_dir_all(d).map_err(|e| CliError::io(format!("cannot create {}", d.display()), e))?;
@@ -318,10 +318,10 @@ pub fn decrypt_one(
             .iter()
             .find(|k| !h.encryption_context.contains_key(*k))
         {
-            return Ok(Err(CliError {
-                code: EXIT_INTEGRITY,
-                message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
-            }));
+            return Ok(Err(CliError::with_code(
+                EXIT_INTEGRITY,
+                format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+            )));
         }
         if check.buffer {
             d.decrypt_to(&mut *held, check.threads).map(Ok)

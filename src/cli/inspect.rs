@@ -66,10 +66,7 @@ pub fn run(a: InspectArgs) -> Result<(), CliError> {
 
 /// Reads just enough of `r` to parse the header.
 fn read_header(r: &mut dyn Read, name: &str) -> Result<Header, CliError> {
-    let fail = |message: String| CliError {
-        code: EXIT_INTEGRITY,
-        message,
-    };
+    let fail = |message: String| CliError::with_code(EXIT_INTEGRITY, message);
     let limits = Limits::default();
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];

@@ -52,6 +52,7 @@ enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
     /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
+    #[command(after_help = EXIT_CODES_HELP)]
     Kms {
         #[command(subcommand)]
         op: kms::KmsCommand,

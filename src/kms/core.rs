@@ -138,7 +138,7 @@ impl KmsCore {
     /// (operations on it then fail with the key's state error).
     pub fn ensure_alias_key(&self, alias: &str) -> Result<(String, bool), KmsError> {
         check_alias_name(alias)?;
-        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+        let material = random_secret(BACKING_LEN)?;
         self.write(|c| {
             if let Some(a) = store::get_alias(c, alias)? {
                 return Ok((self.config.key_arn(&a.target_key_id), false));
@@ -223,7 +223,7 @@ impl KmsCore {
             .current_version
             .checked_add(1)
             .ok_or_else(|| KmsError::internal("backing-key version overflow"))?;
-        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+        let material = random_secret(BACKING_LEN)?;
         let ekt = self.root.seal_token(&row.key_id, version, &material)?;
         store::insert_backing(c, &row.key_id, version, self.now(), Some(kind), &ekt)?;
         row.current_version = version;
@@ -240,7 +240,7 @@ impl KmsCore {
         public_key: Option<Vec<u8>>,
     ) -> Result<KeyRow, KmsError> {
         let mut id = [0u8; 16];
-        crate::crypto::fill_random(&mut id).map_err(|e| KmsError::internal(e.to_string()))?;
+        crate::crypto::fill_random(&mut id)?;
         let key_id = uuid::Builder::from_random_bytes(id)
             .into_uuid()
             .hyphenated()
@@ -350,10 +350,7 @@ impl KmsCore {
     /// generation is slow): (private material, public key).
     pub(crate) fn generate_material(spec: KeySpec) -> Result<(Secret, Option<Vec<u8>>), KmsError> {
         match spec {
-            KeySpec::SymmetricDefault => Ok((
-                random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?,
-                None,
-            )),
+            KeySpec::SymmetricDefault => Ok((random_secret(BACKING_LEN)?, None)),
             _ => rsa::generate(spec).map(|(private, public)| (private, Some(public))),
         }
     }

@@ -14,7 +14,6 @@ use super::store::KeyRow;
 use super::types::*;
 use super::{blob, rsa};
 use crate::crypto::{random_secret, Secret};
-use crate::format::context::EncryptionContext;
 
 /// AWS's bound on Encrypt's plaintext.
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -288,7 +287,7 @@ impl KmsCore {
             }
             self.encryption_material(c, row, alg)
         })?;
-        let plaintext = random_secret(len).map_err(|e| KmsError::internal(e.to_string()))?;
+        let plaintext = random_secret(len)?;
         let ciphertext_blob = self.seal_with(&row, &material, alg, &req.encryption_context, &plaintext)?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob,
@@ -306,7 +305,7 @@ impl KmsCore {
             .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;
         check_range("numberOfBytes", n.into(), 1, MAX_NUMBER_OF_BYTES.into())?;
         Ok(GenerateRandomResponse {
-            plaintext: random_secret(n as usize).map_err(|e| KmsError::internal(e.to_string()))?,
+            plaintext: random_secret(n as usize)?,
         })
     }
 

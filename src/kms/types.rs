@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::KmsError;
 use crate::crypto::Secret;
-use crate::format::context::EncryptionContext;
+
+/// The AWS encryption context of a request: string pairs bound to a
+/// ciphertext. An AWS concept of its own; the KMS keyring passes a message's
+/// encryption context to the service as one of these.
+pub type EncryptionContext = std::collections::BTreeMap<String, String>;
 
 /// Serde helpers: blobs as standard base64 text.
 mod b64 {

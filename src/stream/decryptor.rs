@@ -150,7 +150,7 @@ impl<'k> Decryptor<'k> {
     /// reader (the parallel pipeline) that needs to know where it begins.
     pub(super) fn read_header(&mut self, data: &[u8]) -> Result<Option<usize>> {
         if !matches!(self.state, State::Header) || !self.buf.is_empty() {
-            return Err(Error::Crypto("read_header after the header"));
+            return Err(Error::Unreachable("read_header after the header"));
         }
         let n = self.step_header(data)?;
         if let Some(n) = n {
@@ -281,7 +281,7 @@ impl<'k> Decryptor<'k> {
         let setup = self
             .setup
             .as_ref()
-            .ok_or(Error::Crypto("decryptor has no keys"))?;
+            .ok_or(Error::Unreachable("decryptor has no keys"))?;
         if hold {
             setup
                 .cipher
@@ -332,7 +332,7 @@ impl<'k> Decryptor<'k> {
         let setup = self
             .setup
             .as_ref()
-            .ok_or(Error::Crypto("decryptor has no keys"))?;
+            .ok_or(Error::Unreachable("decryptor has no keys"))?;
         let target: &mut Vec<u8> = if signed { &mut self.held } else { out };
         setup
             .cipher
@@ -352,7 +352,7 @@ impl<'k> Decryptor<'k> {
                 let verifier = setup.and_then(|s| Some((s.hasher.take()?, s.public_point.take()?)));
                 match (suite, verifier) {
                     (Some(alg), Some((hasher, point))) => signature::verify(alg, &point, hasher, &sig)?,
-                    _ => return Err(Error::Crypto("footer without a signature setup")),
+                    _ => return Err(Error::Unreachable("footer without a signature setup")),
                 }
                 crate::crypto::reserve_wiping(out, self.held.len());
                 out.extend_from_slice(&self.held);

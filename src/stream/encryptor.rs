@@ -6,7 +6,7 @@ use super::frame::FrameCipher;
 use super::materials::{prepare_encrypt, EncryptSetup};
 use super::EncryptOptions;
 use crate::crypto::signature::{Hasher, Signer};
-use crate::error::{Error, Result};
+use crate::error::{ApiMisuse, Error, Result};
 use crate::format::body::write_footer;
 use crate::format::header::Header;
 use crate::keyring::Keyring;
@@ -132,7 +132,7 @@ impl Encryptor {
     /// The first call also writes the header.
     pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
-            return Err(Error::Config("update after finish".into()));
+            return Err(ApiMisuse::UpdateAfterFinish.into());
         }
         self.write_header(out);
         if !self.pending.is_empty() {
@@ -161,7 +161,7 @@ impl Encryptor {
     /// for signing suites, the footer.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
-            return Err(Error::Config("finish called twice".into()));
+            return Err(ApiMisuse::FinishTwice.into());
         }
         self.write_header(out);
         self.finished = true;
@@ -175,7 +175,7 @@ impl Encryptor {
             let h = self
                 .hasher
                 .take()
-                .ok_or(Error::Crypto("the signature hash was not handed back"))?;
+                .ok_or(Error::Unreachable("the signature hash was not handed back"))?;
             let sig = signer.sign(h)?;
             write_footer(out, &sig)?;
         }

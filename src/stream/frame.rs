@@ -67,10 +67,7 @@ impl FrameCipher {
     /// bytes (format v1) or 32 (v2); longer ones are refused.
     pub fn new(content_key: &[u8], message_id: &[u8]) -> Result<Self> {
         if message_id.len() > MAX_MESSAGE_ID_LEN {
-            return Err(Error::Config(format!(
-                "message id of {} bytes: at most {MAX_MESSAGE_ID_LEN}",
-                message_id.len()
-            )));
+            return Err(Error::Unreachable("a message id longer than 32 bytes"));
         }
         Ok(FrameCipher {
             key: AesGcm::new(content_key)?,
@@ -108,9 +105,9 @@ impl FrameCipher {
         out: &mut [u8],
     ) -> Result<()> {
         let content_len =
-            u32::try_from(plaintext.len()).map_err(|_| Error::Config("frame longer than 2^32-1".into()))?;
+            u32::try_from(plaintext.len()).map_err(|_| Error::Unreachable("frame longer than 2^32-1"))?;
         if out.len() != sealed_frame_len(is_final, plaintext.len()) {
-            return Err(Error::Crypto("frame buffer of the wrong size"));
+            return Err(Error::Unreachable("frame buffer of the wrong size"));
         }
         let fh = FrameHeader {
             seq,
@@ -123,7 +120,7 @@ impl FrameCipher {
         head.copy_from_slice(&header[..header_len]);
         let (ct, tag) = body.split_at_mut(plaintext.len());
         let (aad, n) = self.aad(fh.kind(), seq, plaintext.len() as u64);
-        self.key.seal_to(&fh.iv, &aad[..n], plaintext, ct, tag)
+        Ok(self.key.seal_to(&fh.iv, &aad[..n], plaintext, ct, tag)?)
     }
 
     /// Opens a block (frame or non-framed body) whose ciphertext and tag are
@@ -165,7 +162,7 @@ impl FrameCipher {
         };
         let ct_len = sealed.len().checked_sub(TAG_LEN).ok_or(Error::Truncated(part))?;
         if out.len() != ct_len {
-            return Err(Error::Crypto("plaintext buffer of the wrong size"));
+            return Err(Error::Unreachable("plaintext buffer of the wrong size"));
         }
         let (ct, tag) = sealed.split_at(ct_len);
         let (aad, n) = self.aad(kind, seq, ct_len as u64);
@@ -179,7 +176,7 @@ impl FrameCipher {
 
     /// The header tag: AES-GCM over empty plaintext with the header AAD.
     pub fn header_tag(&self, iv: &[u8; IV_LEN], aad: &[u8]) -> Result<[u8; TAG_LEN]> {
-        self.key.seal(iv, aad, &mut [])
+        Ok(self.key.seal(iv, aad, &mut [])?)
     }
 
     /// Verifies a header tag in constant time.

@@ -30,9 +30,9 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 use crate::format::context::EncryptionContext;
 use crate::format::header::Header;
-use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 use crate::format::Limits;
 use crate::keyring::Keyring;
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 
 /// The default frame length: 64 KiB.
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;

@@ -22,9 +22,9 @@ use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, StreamSummary}
 use crate::error::{Error, Part, Result};
 use crate::format::body::{parse_frame_header, BlockKind, REGULAR_FRAME_HEADER_LEN};
 use crate::format::header::{ContentType, Header};
-use crate::suite::IV_LEN;
 use crate::format::Parsed;
 use crate::keyring::Keyring;
+use crate::suite::IV_LEN;
 
 /// Plaintext bytes per batch, rounded up to whole frames: every read and
 /// write is at least this large. Small enough that the batches in flight
@@ -144,7 +144,7 @@ pub(crate) fn encrypt_with(
     out.clear();
     let (mut next_seq, hasher) = enc
         .hand_over(&mut out)
-        .ok_or(Error::Crypto("the encryptor stopped between frames"))?;
+        .ok_or(Error::Unreachable("the encryptor stopped between frames"))?;
     emit(&mut writer, &out, &mut counts)?;
     let mut tail = Zeroizing::new(Vec::new());
     let mut bytes_in = 0u64;
@@ -300,7 +300,7 @@ impl<'k, R: Read> Decryption<'k, R> {
                 let header = dec
                     .header()
                     .cloned()
-                    .ok_or(Error::Crypto("header read but not kept"))?;
+                    .ok_or(Error::Unreachable("header read but not kept"))?;
                 return Ok(Decryption {
                     dec,
                     header,
@@ -498,7 +498,7 @@ impl<'k, R: Read> Decryption<'k, R> {
                         }
                         Ok(_) if rest.is_empty() => break true,
                         Ok(_) => {
-                            b.error = Some(Error::Crypto("a batch ended inside a frame"));
+                            b.error = Some(Error::Unreachable("a batch ended inside a frame"));
                             break false;
                         }
                     }
