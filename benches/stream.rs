@@ -13,11 +13,12 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use envelope::format::body::{frame_iv, BlockKind, REGULAR_FRAME_HEADER_LEN};
+use envelope::internal::body::{frame_iv, BlockKind, REGULAR_FRAME_HEADER_LEN};
+use envelope::internal::FrameCipher;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{
     available_threads, decrypt, decrypt_stream_parallel, encrypt, encrypt_stream_parallel, DecryptOptions,
-    EncryptOptions, FrameCipher,
+    EncryptOptions,
 };
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use envelope::error::Error;
-use envelope::format::edk::EncryptedDataKey;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::kms::*;
 use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+use envelope::Error;
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, ErrorKind};
 use zeroize::Zeroizing;
 

@@ -9,9 +9,9 @@
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
 
-use envelope::format::context::EncryptionContext;
 use envelope::keyring::Keyring;
 use envelope::stream::{DecryptOptions, Decryption, EncryptOptions, StreamSummary};
+use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 

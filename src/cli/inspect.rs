@@ -9,8 +9,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use envelope::format::header::{self, Header};
-use envelope::format::{Limits, Parsed};
+use envelope::format::{Header, Limits, Parsed};
 use serde::Serialize;
 
 use super::describe::HeaderInfo;
@@ -73,7 +72,7 @@ fn read_header(r: &mut dyn Read, name: &str) -> Result<Header, CliError> {
     loop {
         // Parse again only once at least the bytes the parser asked for have
         // arrived, so a large header is not re-parsed for every small read.
-        let need = match header::parse(&buf, &limits) {
+        let need = match Header::parse(&buf, &limits) {
             Ok(Parsed::Done(h, _)) => return Ok(h),
             Ok(Parsed::Incomplete(n)) => buf.len() + n,
             Err(e) => return Err(fail(format!("{name}: not an AWS Encryption SDK message: {e}"))),

@@ -8,27 +8,17 @@ use aws_lc_rs::hmac;
 pub enum Digest {
     /// SHA-256 (32-byte output).
     Sha256,
-    /// SHA-384 (48-byte output).
+    /// SHA-384 (48-byte output): the PRF of the raw ECDH keyring's key
+    /// derivation, which is not built yet (issue 17); tested here already.
+    #[cfg_attr(not(test), allow(dead_code))]
     Sha384,
-    /// SHA-512 (64-byte output).
-    Sha512,
 }
 
 impl Digest {
-    /// The HMAC output length in bytes.
-    pub fn output_len(self) -> usize {
-        match self {
-            Digest::Sha256 => 32,
-            Digest::Sha384 => 48,
-            Digest::Sha512 => 64,
-        }
-    }
-
     fn algorithm(self) -> hmac::Algorithm {
         match self {
             Digest::Sha256 => hmac::HMAC_SHA256,
             Digest::Sha384 => hmac::HMAC_SHA384,
-            Digest::Sha512 => hmac::HMAC_SHA512,
         }
     }
 }
@@ -56,8 +46,6 @@ mod tests {
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        for d in [Digest::Sha256, Digest::Sha384, Digest::Sha512] {
-            assert_eq!(sign(d, b"k", &[b"m"]).len(), d.output_len());
-        }
+        assert_eq!(sign(Digest::Sha384, b"k", &[b"m"]).len(), 48);
     }
 }

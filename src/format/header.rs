@@ -63,6 +63,14 @@ pub struct Header {
 }
 
 impl Header {
+    /// Parses a header (body and authentication) from the start of `buf`,
+    /// without any key: nothing is authenticated yet, so every field is only
+    /// what the message claims. [`Parsed::Incomplete`] while `buf` holds a
+    /// valid prefix.
+    pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Header>> {
+        parse(buf, limits)
+    }
+
     /// Length of the header authentication that follows the body.
     pub fn auth_len(&self) -> usize {
         auth_len(self.suite)

@@ -3,6 +3,7 @@
 use super::core::{check_len, check_range, KmsCore, DAY};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{check_alias_name, is_key_id};
+use super::specs::*;
 use super::store::{self, AliasRow, KeyRow};
 use super::types::*;
 

@@ -21,6 +21,7 @@ use super::config::KmsConfig;
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{check_alias_name, parse_key_ref, KeyRef};
 use super::rootkey::{self, RootKey};
+use super::specs::*;
 use super::store::{self, db, AliasRow, KeyRow};
 use super::types::*;
 use super::{files, rsa, Kms};

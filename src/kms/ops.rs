@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use super::core::{check_len, check_range, KmsCore};
 use super::error::{KmsError, KmsErrorKind};
+use super::specs::*;
 use super::store::KeyRow;
 use super::types::*;
 use super::{blob, rsa};

@@ -6,7 +6,7 @@
 //! vocabulary (key specs, encryption algorithms) onto [`crate::crypto::rsa`].
 
 use super::error::KmsError;
-use super::types::{EncryptionAlgorithmSpec, KeySpec};
+use super::specs::{EncryptionAlgorithmSpec, KeySpec};
 use crate::crypto::rsa::{self, RsaPadding, RsaPrivateKey, RsaPublicKey};
 use crate::crypto::{CryptoError, Secret};
 

@@ -70,7 +70,7 @@ impl Encryptor {
     }
 
     /// The frame cipher, for callers that seal frames themselves (the parallel pipeline).
-    pub fn cipher(&self) -> &FrameCipher {
+    pub(super) fn cipher(&self) -> &FrameCipher {
         &self.cipher
     }
 

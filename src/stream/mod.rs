@@ -5,7 +5,7 @@
 //! append to a `Vec<u8>`. On top of it sit the `std::io` adapters
 //! ([`EncryptingWriter`], [`DecryptingReader`], [`encrypt_stream`],
 //! [`decrypt_stream`]) and one-shot helpers for byte slices ([`encrypt`],
-//! [`decrypt`]). Each frame is sealed and opened by [`FrameCipher`], a pure
+//! [`decrypt`]). Each frame is sealed and opened by one per-message cipher, a pure
 //! function of key, message id, sequence number and bytes, so
 //! [`encrypt_stream_parallel`] and [`decrypt_stream_parallel`] spread the
 //! frames of large inputs over several threads and hash beside them, writing
@@ -13,7 +13,7 @@
 
 mod decryptor;
 mod encryptor;
-mod frame;
+pub(crate) mod frame;
 mod io;
 mod materials;
 mod parallel;
@@ -21,13 +21,12 @@ mod pipeline;
 
 pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
-pub use frame::FrameCipher;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
 pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel, Decryption};
 
 use zeroize::Zeroizing;
 
-use crate::error::Result;
+use crate::error::{Error, Part, Result};
 use crate::format::context::EncryptionContext;
 use crate::format::header::Header;
 use crate::format::Limits;
@@ -119,10 +118,7 @@ pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> 
     let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
     dec.update(message, &mut out)?;
     dec.finish()?;
-    let header = dec
-        .header()
-        .cloned()
-        .ok_or(crate::Error::Truncated(crate::error::Part::Header))?;
+    let header = dec.header().cloned().ok_or(Error::Truncated(Part::Header))?;
     Ok(Decrypted {
         plaintext: std::mem::take(&mut *out),
         header,
