@@ -60,7 +60,7 @@ fn parallel_encrypt(enc: Encryptor, pt: &[u8], t: Tuning) -> Vec<u8> {
     out
 }
 
-fn parallel_decrypt(k: &dyn Keyring, ct: &[u8], t: Tuning) -> (crate::Result<StreamSummary>, Vec<u8>) {
+fn parallel_decrypt(k: &dyn Keyring, ct: &[u8], t: Tuning) -> (crate::error::Result<StreamSummary>, Vec<u8>) {
     let mut out = Vec::new();
     let r = Decryption::start(k, &allow_all(), ct).and_then(|d| d.decrypt_with(&mut out, t));
     (r, out)
