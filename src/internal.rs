@@ -26,4 +26,4 @@ pub mod body {
     };
 }
 
-pub use crate::stream::frame::FrameCipher;
+pub use crate::stream::content_cipher::ContentCipher;

@@ -10,14 +10,14 @@ use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
 
 use envelope::keyring::Keyring;
-use envelope::stream::{DecryptOptions, Decryption, EncryptOptions, StreamSummary};
+use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
 use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
-use super::describe::HeaderInfo;
 use super::error::{CliError, EXIT_INTEGRITY};
-use super::keys::{keyring_from_args, KeyService, Mode};
+use super::header_info::HeaderInfo;
+use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
 use super::output::{check_stdout, Output};
 use super::plan::{self, Dest, Job, Plan, Source};
@@ -311,7 +311,7 @@ pub fn decrypt_one(
     });
     let mut sink = Blame::new(&mut *out);
     let mut held = Zeroizing::new(Vec::new());
-    let r = Decryption::start(keyring, opts, &mut src).and_then(|d| {
+    let r = AuthenticatedHeader::read(keyring, opts, &mut src).and_then(|d| {
         let h = d.header();
         if let Some(k) = check
             .required_keys
@@ -324,9 +324,9 @@ pub fn decrypt_one(
             )));
         }
         if check.buffer {
-            d.decrypt_to(&mut *held, check.threads).map(Ok)
+            d.decrypt_body_to(&mut *held, check.threads).map(Ok)
         } else {
-            d.decrypt_to(&mut sink, check.threads).map(Ok)
+            d.decrypt_body_to(&mut sink, check.threads).map(Ok)
         }
     });
     let summary = Failed {

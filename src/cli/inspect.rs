@@ -12,8 +12,8 @@ use clap::Args;
 use envelope::format::{Header, Limits, Parsed};
 use serde::Serialize;
 
-use super::describe::HeaderInfo;
 use super::error::{CliError, EXIT_INTEGRITY};
+use super::header_info::HeaderInfo;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {

@@ -8,9 +8,9 @@
 
 use zeroize::Zeroizing;
 
-use super::frame::FrameCipher;
-use super::materials::prepare_decrypt;
-use super::materials::DecryptSetup;
+use super::content_cipher::ContentCipher;
+use super::setup::prepare_decrypt;
+use super::setup::DecryptSetup;
 use super::DecryptOptions;
 use crate::crypto::signature;
 use crate::error::{Error, Part, Result};
@@ -32,7 +32,7 @@ enum State {
 
 /// What [`Decryptor::hand_over`] lends out for the body.
 pub(super) struct BodyHandOver<'a> {
-    pub cipher: &'a FrameCipher,
+    pub cipher: &'a ContentCipher,
     pub frame_length: u32,
     pub next_seq: u32,
     pub hasher: Option<signature::Hasher>,
@@ -160,7 +160,7 @@ impl<'k> Decryptor<'k> {
     }
 
     /// Hands the framed body over to a caller that opens whole regular frames
-    /// itself (the parallel pipeline): the frame cipher, the frame length, the
+    /// itself (the parallel pipeline): the content cipher, the frame length, the
     /// next sequence number and the signature hash, which the caller feeds
     /// every byte it consumes. `None` unless the decryptor stands at a frame
     /// boundary of a framed body with nothing buffered.

@@ -2,8 +2,8 @@
 
 use zeroize::Zeroizing;
 
-use super::frame::FrameCipher;
-use super::materials::{prepare_encrypt, EncryptSetup};
+use super::content_cipher::ContentCipher;
+use super::setup::{prepare_encrypt, EncryptSetup};
 use super::EncryptOptions;
 use crate::crypto::signature::{Hasher, Signer};
 use crate::error::{ApiMisuse, Error, Result};
@@ -19,7 +19,7 @@ use crate::keyring::Keyring;
 /// an empty final frame: no read-ahead is needed, and every ESDK (including
 /// Python 3.x, which rejects a full final frame) reads the result.
 pub struct Encryptor {
-    cipher: FrameCipher,
+    cipher: ContentCipher,
     header: Header,
     frame_len: usize,
     next_seq: u32,
@@ -69,8 +69,8 @@ impl Encryptor {
         &self.header
     }
 
-    /// The frame cipher, for callers that seal frames themselves (the parallel pipeline).
-    pub(super) fn cipher(&self) -> &FrameCipher {
+    /// The content cipher, for callers that seal frames themselves (the parallel pipeline).
+    pub(super) fn cipher(&self) -> &ContentCipher {
         &self.cipher
     }
 

@@ -11,18 +11,20 @@
 //! frames of large inputs over several threads and hash beside them, writing
 //! the same bytes.
 
+mod authenticated_header;
+pub(crate) mod content_cipher;
 mod decryptor;
 mod encryptor;
-pub(crate) mod frame;
 mod io;
-mod materials;
 mod parallel;
 mod pipeline;
+mod setup;
 
+pub use authenticated_header::AuthenticatedHeader;
 pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
-pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel, Decryption};
+pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel};
 
 use zeroize::Zeroizing;
 
@@ -84,17 +86,17 @@ pub struct DecryptOptions {
     pub limits: Limits,
 }
 
-/// A decrypted message.
-pub struct Decrypted {
+/// A decrypted message: what the one-shot [`decrypt`] returns.
+pub struct DecryptedMessage {
     /// The plaintext.
     pub plaintext: Vec<u8>,
     /// The authenticated header.
     pub header: Header,
 }
 
-impl std::fmt::Debug for Decrypted {
+impl std::fmt::Debug for DecryptedMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decrypted")
+        f.debug_struct("DecryptedMessage")
             .field("plaintext_len", &self.plaintext.len())
             .field("header", &self.header)
             .finish()
@@ -113,13 +115,13 @@ pub fn encrypt(keyring: &dyn Keyring, opts: &EncryptOptions, plaintext: &[u8]) -
 
 /// Decrypts a complete message. Nothing is returned unless every check,
 /// signature included, has passed.
-pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> Result<Decrypted> {
+pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> Result<DecryptedMessage> {
     let mut dec = Decryptor::new(keyring, opts.clone());
     let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
     dec.update(message, &mut out)?;
     dec.finish()?;
     let header = dec.header().cloned().ok_or(Error::Truncated(Part::Header))?;
-    Ok(Decrypted {
+    Ok(DecryptedMessage {
         plaintext: std::mem::take(&mut *out),
         header,
     })

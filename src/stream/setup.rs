@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 
-use super::frame::FrameCipher;
+use super::content_cipher::ContentCipher;
 use super::{DecryptOptions, EncryptOptions};
 use crate::crypto::hkdf;
 use crate::crypto::signature::{Hasher, Signer};
@@ -22,13 +22,13 @@ use crate::suite::{AlgorithmSuite, IV_LEN};
 /// Everything the encryptor needs once the header is written.
 pub(crate) struct EncryptSetup {
     pub header: Header,
-    pub cipher: FrameCipher,
+    pub cipher: ContentCipher,
     pub signer: Option<(Signer, Hasher)>,
 }
 
 /// Everything the decryptor needs once the header has verified.
 pub(crate) struct DecryptSetup {
-    pub cipher: FrameCipher,
+    pub cipher: ContentCipher,
     /// The signature hash, already fed the header (signing suites only).
     pub hasher: Option<Hasher>,
     /// The signer's public point (signing suites only).
@@ -151,7 +151,7 @@ pub(crate) fn prepare_encrypt_with_id(
         opts.frame_length,
         derived.commitment.as_ref(),
     )?;
-    let cipher = FrameCipher::new(&derived.content_key, &message_id)?;
+    let cipher = ContentCipher::new(&derived.content_key, &message_id)?;
     let auth_iv = [0u8; IV_LEN];
     let auth_tag = cipher.header_tag(&auth_iv, &header_aad(&raw_body, &required)?)?;
     let header = Header {
@@ -270,13 +270,13 @@ pub(crate) fn prepare_decrypt(
 }
 
 /// Gets the data key from the keyring, checks the key commitment and the
-/// header tag, and returns the frame cipher.
+/// header tag, and returns the content cipher.
 fn unwrap_and_authenticate(
     keyring: &dyn Keyring,
     header: &Header,
     m: &mut DecryptionMaterials,
     required: &EncryptionContext,
-) -> Result<FrameCipher> {
+) -> Result<ContentCipher> {
     keyring.on_decrypt(m, &header.encrypted_data_keys)?;
     let data_key = m
         .plaintext_data_key
@@ -297,7 +297,7 @@ fn unwrap_and_authenticate(
             return Err(Error::Commitment);
         }
     }
-    let cipher = FrameCipher::new(&derived.content_key, &header.message_id)?;
+    let cipher = ContentCipher::new(&derived.content_key, &header.message_id)?;
     cipher.verify_header_tag(
         &header.auth_iv,
         &header_aad(&header.raw_body, required)?,

@@ -1,8 +1,9 @@
-//! Sealing and opening one frame: a pure function of the content key, the
-//! message id, the sequence number and the bytes.
+//! AES-GCM under one message's content key: the header tag, and sealing and
+//! opening each body block (frame or non-framed body), a pure function of the
+//! content key, the message id, the sequence number and the bytes.
 //!
 //! Nothing here depends on the frames before or after, so frames can be
-//! sealed and opened on several threads at once; [`FrameCipher`] is `Sync`.
+//! sealed and opened on several threads at once; [`ContentCipher`] is `Sync`.
 //! Nothing here allocates per frame either: the body AAD is built on the
 //! stack from a per-message template.
 
@@ -44,9 +45,9 @@ impl AadTemplate {
     }
 }
 
-/// The per-message frame cipher.
+/// The per-message content cipher: makes and checks the header tag, seals and opens the body.
 #[derive(Debug)]
-pub struct FrameCipher {
+pub struct ContentCipher {
     key: AesGcm,
     /// AAD templates for [`BlockKind::Frame`], `FinalFrame` and `SingleBlock`.
     aad: [AadTemplate; 3],
@@ -62,14 +63,14 @@ pub(crate) fn sealed_frame_len(is_final: bool, content_len: usize) -> usize {
     header + content_len + TAG_LEN
 }
 
-impl FrameCipher {
+impl ContentCipher {
     /// Builds the cipher from the derived content key. Message ids are 16
     /// bytes (format v1) or 32 (v2); longer ones are refused.
     pub fn new(content_key: &[u8], message_id: &[u8]) -> Result<Self> {
         if message_id.len() > MAX_MESSAGE_ID_LEN {
             return Err(Error::Unreachable("a message id longer than 32 bytes"));
         }
-        Ok(FrameCipher {
+        Ok(ContentCipher {
             key: AesGcm::new(content_key)?,
             aad: [BlockKind::Frame, BlockKind::FinalFrame, BlockKind::SingleBlock]
                 .map(|kind| AadTemplate::new(message_id, kind)),
