@@ -31,6 +31,7 @@ mod ids;
 mod ops;
 mod rootkey;
 mod rsa;
+mod service;
 mod specs;
 mod store;
 mod types;

@@ -189,7 +189,7 @@ impl KmsCore {
         Ok((self.arn(&row.key_id), plaintext))
     }
 
-    pub(crate) fn op_encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub(super) fn op_encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
         check_len("plaintext", req.plaintext.len(), 1, MAX_PLAINTEXT)?;
         let alg = req
             .encryption_algorithm
@@ -203,7 +203,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub(super) fn op_decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
         let alg = req
             .encryption_algorithm
             .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
@@ -221,7 +221,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
+    pub(super) fn op_re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
         let source_alg = req
             .source_encryption_algorithm
             .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
@@ -252,7 +252,7 @@ impl KmsCore {
     }
 
     /// GenerateDataKey; GenerateDataKeyWithoutPlaintext drops the plaintext.
-    pub(crate) fn op_generate_data_key(
+    pub(super) fn op_generate_data_key(
         &self,
         req: &GenerateDataKeyRequest,
         op: &str,
@@ -297,7 +297,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_generate_random(
+    pub(super) fn op_generate_random(
         &self,
         req: &GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
@@ -310,7 +310,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_get_public_key(
+    pub(super) fn op_get_public_key(
         &self,
         req: &GetPublicKeyRequest,
     ) -> Result<GetPublicKeyResponse, KmsError> {
