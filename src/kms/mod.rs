@@ -22,6 +22,7 @@
 //! the configured partition, region and account ([`KmsConfig`]).
 
 mod admin;
+mod b64;
 mod blob;
 mod config;
 mod core;

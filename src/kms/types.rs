@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::b64;
 use super::specs::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage};
 use crate::crypto::Secret;
 
@@ -15,38 +16,6 @@ use crate::crypto::Secret;
 /// ciphertext. An AWS concept of its own; the KMS keyring passes a message's
 /// encryption context to the service as one of these.
 pub type EncryptionContext = std::collections::BTreeMap<String, String>;
-
-/// Serde helpers: blobs as standard base64 text.
-mod b64 {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-    use zeroize::Zeroizing;
-
-    use crate::crypto::Secret;
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        STANDARD.decode(text.as_bytes()).map_err(D::Error::custom)
-    }
-
-    /// The same for secret blobs; the decoded bytes go straight into a [`Secret`].
-    pub mod secret {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(bytes: &Secret, s: S) -> Result<S::Ok, S::Error> {
-            super::serialize(bytes, s)
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-            super::deserialize(d).map(Zeroizing::new)
-        }
-    }
-}
 
 /// Output of operations that return nothing; serializes to `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
