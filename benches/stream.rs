@@ -13,11 +13,12 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use envelope::format::body::{frame_iv, BlockKind, REGULAR_FRAME_HEADER_LEN};
+use envelope::internal::body::{frame_iv, BlockKind, REGULAR_FRAME_HEADER_LEN};
+use envelope::internal::ContentCipher;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{
     available_threads, decrypt, decrypt_stream_parallel, encrypt, encrypt_stream_parallel, DecryptOptions,
-    EncryptOptions, FrameCipher,
+    EncryptOptions,
 };
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 
@@ -57,7 +58,7 @@ fn frames(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
     for suite in AlgorithmSuite::ALL {
-        let cipher = FrameCipher::new(&[7u8; 32][..suite.key_len], &[1u8; 32][..suite.message_id_len()])
+        let cipher = ContentCipher::new(&[7u8; 32][..suite.key_len], &[1u8; 32][..suite.message_id_len()])
             .expect("valid key and message id");
         for len in [4 * KIB, 64 * KIB, MIB] {
             let pt = vec![0x5au8; len];

@@ -22,6 +22,9 @@ cargo fmt --check
 step "cargo clippy --all-targets --locked -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "cargo doc --no-deps --locked (RUSTDOCFLAGS=-D warnings: no broken or private links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+
 step "cargo test --locked"
 cargo test --locked
 

@@ -1,14 +1,24 @@
 //! envelope: envelope encryption in the AWS Encryption SDK (ESDK) message format.
 //!
-//! Layers, with data flowing one way:
+//! Layers, each with one job, importing only downward (a test,
+//! `src/layering.rs`, fails the build's tests when an import crosses back):
 //!
-//! * [`format`]: the pure byte codec of the ESDK message format (no I/O, no crypto).
-//! * [`crypto`]: thin wrappers over aws-lc-rs (AES-GCM, HKDF, ECDSA, RSA).
+//! * [`suite`]: the ground vocabulary, pure data: the algorithm suites, the
+//!   commitment policy, the AES-GCM and commitment lengths.
+//! * [`format`](mod@format): the message's data types and its pure,
+//!   incremental byte codec (no I/O, no cryptography).
+//! * `crypto` (private): the one door to aws-lc-rs (AES-GCM, HKDF, HMAC,
+//!   SP 800-108, ECDSA, RSA, Argon2id); its errors are [`CryptoError`].
 //! * [`keyring`]: raw AES, raw RSA, KMS and multi keyrings that wrap data keys.
 //! * [`stream`]: the sans-I/O encrypt/decrypt engine, its `Read`/`Write` adapters
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
-//!   behind the [`kms::Kms`] trait.
+//!   behind the [`kms::Kms`] trait, standing beside the others on `crypto` alone.
+//!
+//! Errors are one [`Error`] enum; [`Error::kind`] says whose fault it was
+//! ([`ErrorKind`]). What a message carries is in [`format`](mod@format)
+//! ([`format::Header`], [`format::EncryptedDataKey`]); the most used names
+//! are re-exported here.
 //!
 //! ```
 //! use envelope::keyring::raw_aes::RawAesKeyring;
@@ -26,15 +36,25 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+#![deny(unused_must_use)]
 
-pub mod crypto;
-pub mod error;
+mod crypto;
+mod error;
 pub mod format;
 pub mod keyring;
 pub mod kms;
 pub mod stream;
+pub mod suite;
 
-pub use error::{Error, ErrorKind, Result};
-pub use format::context::EncryptionContext;
-pub use format::suite::{AlgorithmSuite, CommitmentPolicy};
+#[doc(hidden)]
+pub mod internal;
+
+#[cfg(test)]
+mod layering;
+
+pub use crypto::{CryptoError, Secret};
+pub use error::{ApiMisuse, EdkFault, Error, ErrorKind, Part, Result};
+pub use format::EncryptionContext;
 pub use stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+pub use suite::{AlgorithmSuite, CommitmentPolicy};

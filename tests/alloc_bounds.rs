@@ -12,9 +12,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use envelope::format::body::FINAL_FRAME_MARKER;
-use envelope::format::header;
 use envelope::format::{Limits, Parsed, DEFAULT_MAX_BODY_LENGTH, MAX_FRAME_LENGTH};
+use envelope::internal::body::FINAL_FRAME_MARKER;
+use envelope::internal::header;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions, Decryptor, EncryptOptions};
 use envelope::{AlgorithmSuite, CommitmentPolicy, Error};

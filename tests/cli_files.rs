@@ -879,9 +879,15 @@ fn keystore_option_and_passphrase_stores() {
     ]);
     assert!(env.path("elsewhere/root.key").is_file());
     assert!(!env.home().exists());
-    // The key is not in the default store: a key-service error.
-    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 4);
-    assert!(err.contains("decrypt p.enc: NotFoundException"), "{err}");
+    // The key the message names is not in the default store: as with any
+    // other wrong key (and as when a bit flip in the key ARN names an unknown
+    // key), the message does not open here: exit 1.
+    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 1);
+    assert!(
+        err.contains("decrypt p.enc: no data key could be decrypted"),
+        "{err}"
+    );
+    assert!(err.contains("NotFoundException"), "{err}");
     env.ok(&["decrypt", "--keystore", "elsewhere", "-i", "p.enc", "-o", "out"]);
     assert_eq!(env.read("out"), b"p");
 
@@ -909,4 +915,62 @@ fn keystore_option_and_passphrase_stores() {
     let out = with_pass("correct horse", &["decrypt", "-i", "pp.enc", "-o", "pp.out"]);
     assert!(out.status.success());
     assert_eq!(env.read("pp.out"), b"p");
+}
+
+/// Issue 9 / issue 10 item 8: a bit flip in the key ARN of an `aws-kms`
+/// encrypted data key is tampering, exit 1, whether the KMS keyring stands
+/// alone (discovery or strict) or inside a multi-keyring. Before, a flip that
+/// broke the ARN's syntax exited 2 and one that named an unknown key exited 4,
+/// but only through a bare keyring.
+#[test]
+fn a_bit_flip_in_an_aws_kms_key_arn_exits_1_however_keyrings_are_nested() {
+    let env = Env::new();
+    env.write("p", b"kms-wrapped secret");
+    env.ok(&["-q", "encrypt", "-i", "p", "-o", "p.enc"]);
+    let message = env.read("p.enc");
+    let at = message
+        .windows(12)
+        .position(|w| w == b"arn:aws:kms:")
+        .expect("the EDK's provider info holds the key ARN");
+    // The provider info's u16 length prefix sits right before the ARN.
+    let len = u16::from_be_bytes([message[at - 2], message[at - 1]]) as usize;
+    let arn = String::from_utf8(message[at..at + len].to_vec()).unwrap();
+    assert!(arn.contains(":key/"), "{arn}");
+    let aes = aes_key(&env);
+    let key_word = format!("key={arn}");
+    let decrypts: [Vec<&str>; 4] = [
+        // No key given: a bare discovery keyring.
+        vec!["decrypt", "-i", "t.enc", "-o", "out"],
+        // A bare strict keyring naming the real key.
+        vec!["decrypt", "-i", "t.enc", "-o", "out", "-k", &arn],
+        // Multi-keyrings: the KMS keyring beside a raw AES key that cannot open it.
+        with(&["decrypt", "-i", "t.enc", "-o", "out", "-w", &key_word], &aes),
+        with(
+            &["decrypt", "-i", "t.enc", "-o", "out", "-w", "discovery=true"],
+            &aes,
+        ),
+    ];
+    // The untouched message opens every way that includes the KMS key.
+    for args in &decrypts {
+        env.write("t.enc", &message);
+        env.ok(args);
+        fs::remove_file(env.path("out")).unwrap();
+    }
+    // The low bit of every character of the ARN (its syntax, partition,
+    // service, region, account, resource type and key id), and one flip that
+    // leaves UTF-8.
+    let flips = (0..arn.len()).map(|i| (i, 0x01)).chain([(arn.len() - 5, 0x80)]);
+    for (i, bit) in flips {
+        let mut t = message.clone();
+        t[at + i] ^= bit;
+        env.write("t.enc", &t);
+        for args in &decrypts {
+            let err = env.fails(args, 1);
+            assert!(!env.path("out").exists(), "{args:?}: wrote output");
+            assert!(
+                err.contains("encrypted data key") || err.contains("no data key could be decrypted"),
+                "flip {i}/{bit:#x} {args:?}: {err}"
+            );
+        }
+    }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use assert_cmd::Command;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use envelope::format::context::EncryptionContext;
 use envelope::keyring::kms::KmsKeyring;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
@@ -21,6 +20,7 @@ use envelope::kms::{
 };
 use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
 use envelope::AlgorithmSuite;
+use envelope::EncryptionContext;
 use zeroize::Zeroizing;
 
 /// A wrapping key whose bytes are easy to spot in any encoding.

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use envelope::crypto::Secret;
 use envelope::kms::*;
 use envelope::EncryptionContext;
+use envelope::Secret;
 use zeroize::Zeroizing;
 
 const T0: u64 = 1_800_000_000;

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use envelope::error::Error;
-use envelope::format::edk::EncryptedDataKey;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::kms::*;
 use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
+use envelope::Error;
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, ErrorKind};
 use zeroize::Zeroizing;
 
@@ -340,10 +340,14 @@ fn bad_provider_info_fails() {
             KmsKeyring::discovery(env.dyn_kms(), None).unwrap(),
         ] {
             let e = decrypt_with(&ring, suite, &edks).unwrap_err();
-            assert!(matches!(e, Error::Key(_)), "{e}");
+            // The message's bytes are at fault: an integrity error, not a usage one.
+            assert!(matches!(e, Error::EncryptedDataKey { .. }), "{e}");
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
         }
     }
-    // A well-formed ARN of an unknown key: discovery asks, the KMS says NotFound.
+    // A well-formed ARN of an unknown key: discovery asks, the KMS says
+    // NotFound, and since the key id came from the message, the message is
+    // not for this key service: integrity, as in a strict keyring.
     let edks = [EncryptedDataKey {
         provider_id: "aws-kms".into(),
         provider_info: b"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -352,9 +356,10 @@ fn bad_provider_info_fails() {
     }];
     let e = decrypt_with(&KmsKeyring::discovery(env.dyn_kms(), None).unwrap(), suite, &edks).unwrap_err();
     assert!(
-        matches!(&e, Error::Kms(k) if k.kind == KmsErrorKind::NotFoundException),
+        matches!(&e, Error::NoDataKey(m) if m.contains("NotFoundException")),
         "{e}"
     );
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e}");
 }
 
 #[test]

@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use envelope::error::Part;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::Keyring;
 use envelope::stream::{self, DecryptOptions, EncryptOptions};
+use envelope::Part;
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, Error};
 use serde::Deserialize;
 

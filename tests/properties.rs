@@ -1,9 +1,9 @@
 //! Property tests: random sizes and frame lengths round-trip; a message opens
 //! only with the right key and context; any single changed byte breaks it.
 
-use envelope::format::context::EncryptionContext;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{decrypt, encrypt, DecryptOptions, Decryptor, EncryptOptions};
+use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use proptest::prelude::*;
 

@@ -20,12 +20,12 @@ use std::ops::Range;
 use std::path::Path;
 
 use assert_cmd::Command;
-use envelope::format::body::{parse_frame_header, parse_non_framed_header};
-use envelope::format::header::{self, ContentType};
-use envelope::format::suite::TAG_LEN;
-use envelope::format::{Limits, Parsed};
+use envelope::format::{ContentType, Limits, Parsed};
+use envelope::internal::body::{parse_frame_header, parse_non_framed_header};
+use envelope::internal::header;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{decrypt, encrypt, DecryptOptions, Decryptor, EncryptOptions};
+use envelope::suite::TAG_LEN;
 use envelope::{AlgorithmSuite, CommitmentPolicy, Error};
 
 const KEY: [u8; 32] = [0x42; 32];

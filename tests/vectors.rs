@@ -24,13 +24,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use envelope::crypto::Secret;
-use envelope::format::edk::EncryptedDataKey;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions};
+use envelope::Secret;
 use envelope::{CommitmentPolicy, EncryptionContext, Error};
 
 /// Folders that `expectations.json` describes only in prose (its `_notes`), with

@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use envelope::format::edk::EncryptedDataKey;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::{
     decrypt, decrypt_stream, encrypt, encrypt_stream, DecryptOptions, DecryptingReader, Decryptor,

@@ -2,7 +2,7 @@
 //! parses serializes to the canonical form, which parses back to the same map.
 #![no_main]
 
-use envelope::format::context;
+use envelope::internal::context;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

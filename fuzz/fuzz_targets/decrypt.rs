@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use envelope::format::header::ContentType;
+use envelope::format::ContentType;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::Keyring;

@@ -3,7 +3,8 @@
 //! re-serializes to exactly the bytes consumed).
 #![no_main]
 
-use envelope::format::{edk, Parsed};
+use envelope::format::Parsed;
+use envelope::internal::edk;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

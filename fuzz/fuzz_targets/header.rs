@@ -3,7 +3,8 @@
 //! proper prefix of a header is reported incomplete rather than wrong.
 #![no_main]
 
-use envelope::format::{header, Limits, Parsed};
+use envelope::format::{Limits, Parsed};
+use envelope::internal::header;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

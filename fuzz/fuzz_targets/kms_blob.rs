@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use envelope::format::context::EncryptionContext;
+use envelope::kms::EncryptionContext;
 use envelope::kms::{
     CreateAliasRequest, CreateKeyRequest, DecryptRequest, EncryptRequest, EncryptionAlgorithmSpec, KeySpec,
     Kms, KmsConfig, KmsCore,

@@ -9,15 +9,15 @@
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read, Write};
 
-use envelope::format::context::EncryptionContext;
 use envelope::keyring::Keyring;
-use envelope::stream::{DecryptOptions, Decryption, EncryptOptions, StreamSummary};
+use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
+use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
-use super::describe::HeaderInfo;
 use super::error::{CliError, EXIT_INTEGRITY};
-use super::keys::{keyring_from_args, KeyService, Mode};
+use super::header_info::HeaderInfo;
+use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
 use super::output::{check_stdout, Output};
 use super::plan::{self, Dest, Job, Plan, Source};
@@ -185,10 +185,10 @@ fn run(
     }
     drop(progress);
     if let Some(code) = first_failure {
-        return Err(CliError {
+        return Err(CliError::with_code(
             code,
-            message: format!("{failures} of {} files failed", plan.jobs.len()),
-        });
+            format!("{failures} of {} files failed", plan.jobs.len()),
+        ));
     }
     for d in &plan.mirror_dirs {
         fs::create_dir_all(d).map_err(|e| CliError::io(format!("cannot create {}", d.display()), e))?;
@@ -311,22 +311,22 @@ pub fn decrypt_one(
     });
     let mut sink = Blame::new(&mut *out);
     let mut held = Zeroizing::new(Vec::new());
-    let r = Decryption::start(keyring, opts, &mut src).and_then(|d| {
+    let r = AuthenticatedHeader::read(keyring, opts, &mut src).and_then(|d| {
         let h = d.header();
         if let Some(k) = check
             .required_keys
             .iter()
             .find(|k| !h.encryption_context.contains_key(*k))
         {
-            return Ok(Err(CliError {
-                code: EXIT_INTEGRITY,
-                message: format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
-            }));
+            return Ok(Err(CliError::with_code(
+                EXIT_INTEGRITY,
+                format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
+            )));
         }
         if check.buffer {
-            d.decrypt_to(&mut *held, check.threads).map(Ok)
+            d.decrypt_body_to(&mut *held, check.threads).map(Ok)
         } else {
-            d.decrypt_to(&mut sink, check.threads).map(Ok)
+            d.decrypt_body_to(&mut sink, check.threads).map(Ok)
         }
     });
     let summary = Failed {

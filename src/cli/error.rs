@@ -1,9 +1,10 @@
-//! CLI errors and exit codes.
+//! CLI errors and the one exit-code table of every subcommand.
 
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
+use envelope::kms::KmsError;
 use envelope::ErrorKind;
 
 /// Exit codes, as documented in `--help` and the README.
@@ -14,6 +15,23 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_IO: u8 = 3;
 /// The key service refused or failed.
 pub const EXIT_KEY_SERVICE: u8 = 4;
+/// A bug in envelope, or the system's random generator failed.
+pub const EXIT_INTERNAL: u8 = 5;
+
+/// The exit code of each kind of library error: the one table for
+/// encrypt, decrypt, inspect and every `kms` operation.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Integrity => EXIT_INTEGRITY,
+        ErrorKind::Usage => EXIT_USAGE,
+        ErrorKind::Io => EXIT_IO,
+        ErrorKind::KeyService => EXIT_KEY_SERVICE,
+        // The CLI is the caller: its misuse of the library is envelope's bug.
+        ErrorKind::ApiMisuse | ErrorKind::Internal => EXIT_INTERNAL,
+        // A kind added later is not a fault of the message until classed as one.
+        _ => EXIT_INTERNAL,
+    }
+}
 
 /// The exit-code table shown at the end of `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -24,6 +42,8 @@ Exit codes:
   2  usage error
   3  I/O error
   4  key-service error (key not found, disabled, pending deletion, access)
+  5  internal error: a bug in envelope, or the system's random generator
+     failed (not caused by the input, the keys or the options)
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); temporary output files are removed";
 
 /// A failure to report: one line on stderr and an exit code.
@@ -31,44 +51,52 @@ Exit codes:
 pub struct CliError {
     pub code: u8,
     pub message: String,
+    /// Whether the line starts with `envelope: ` (the `kms` operations print
+    /// AWS's `ErrorName: message` as the AWS CLI does).
+    prefixed: bool,
 }
 
 impl CliError {
-    pub fn usage(message: impl Into<String>) -> Self {
+    /// A failure with an exit code from the table above.
+    pub fn with_code(code: u8, message: String) -> Self {
         CliError {
-            code: EXIT_USAGE,
-            message: message.into(),
+            code,
+            message,
+            prefixed: true,
         }
     }
 
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::with_code(EXIT_USAGE, message.into())
+    }
+
     pub fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
-        CliError {
-            code: EXIT_IO,
-            message: format!("{context}: {e}"),
-        }
+        CliError::with_code(EXIT_IO, format!("{context}: {e}"))
+    }
+
+    /// An I/O failure already put in words.
+    pub fn io_message(message: impl Into<String>) -> Self {
+        CliError::with_code(EXIT_IO, message.into())
     }
 
     /// Wraps a library error, prefixed with what was being done (e.g. the file).
     pub fn from_lib(context: impl fmt::Display, e: envelope::Error) -> Self {
-        let code = match e.kind() {
-            ErrorKind::Integrity => EXIT_INTEGRITY,
-            ErrorKind::Usage => EXIT_USAGE,
-            ErrorKind::Io => EXIT_IO,
-            ErrorKind::KeyService => EXIT_KEY_SERVICE,
-        };
+        CliError::with_code(exit_code(e.kind()), format!("{context}: {e}"))
+    }
+
+    /// A KMS error from a `kms` operation, printed as `ErrorName: message`.
+    pub fn from_kms(e: KmsError) -> Self {
         CliError {
-            code,
-            message: format!("{context}: {e}"),
+            code: exit_code(ErrorKind::from(&e)),
+            message: e.to_string(),
+            prefixed: false,
         }
     }
 
     /// The reader of the output went away (a broken pipe): not a failure,
     /// the run just ends, silently and with exit code 0, as `cat | head` does.
     pub fn reader_gone() -> Self {
-        CliError {
-            code: 0,
-            message: String::new(),
-        }
+        CliError::with_code(0, String::new())
     }
 
     pub fn is_reader_gone(&self) -> bool {
@@ -78,8 +106,26 @@ impl CliError {
     pub fn exit(self) -> ExitCode {
         if !self.is_reader_gone() {
             // A stderr that cannot be written is ignored: the exit code still tells.
-            let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
+            let prefix = if self.prefixed { "envelope: " } else { "" };
+            let _ = writeln!(std::io::stderr(), "{prefix}{}", self.message);
         }
         ExitCode::from(self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_exit_as_tampering() {
+        assert_eq!(exit_code(ErrorKind::Integrity), 1);
+        assert_eq!(exit_code(ErrorKind::Internal), EXIT_INTERNAL);
+        assert_eq!(exit_code(ErrorKind::ApiMisuse), EXIT_INTERNAL);
+        let bug = envelope::Error::Unreachable("decryptor has no keys");
+        assert_eq!(CliError::from_lib("x", bug).code, EXIT_INTERNAL);
+        for code in [EXIT_INTEGRITY, EXIT_USAGE, EXIT_IO, EXIT_KEY_SERVICE] {
+            assert_ne!(code, EXIT_INTERNAL);
+        }
     }
 }

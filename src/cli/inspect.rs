@@ -9,12 +9,11 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use envelope::format::header::{self, Header};
-use envelope::format::{Limits, Parsed};
+use envelope::format::{Header, Limits, Parsed};
 use serde::Serialize;
 
-use super::describe::HeaderInfo;
 use super::error::{CliError, EXIT_INTEGRITY};
+use super::header_info::HeaderInfo;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -66,17 +65,14 @@ pub fn run(a: InspectArgs) -> Result<(), CliError> {
 
 /// Reads just enough of `r` to parse the header.
 fn read_header(r: &mut dyn Read, name: &str) -> Result<Header, CliError> {
-    let fail = |message: String| CliError {
-        code: EXIT_INTEGRITY,
-        message,
-    };
+    let fail = |message: String| CliError::with_code(EXIT_INTEGRITY, message);
     let limits = Limits::default();
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         // Parse again only once at least the bytes the parser asked for have
         // arrived, so a large header is not re-parsed for every small read.
-        let need = match header::parse(&buf, &limits) {
+        let need = match Header::parse(&buf, &limits) {
             Ok(Parsed::Done(h, _)) => return Ok(h),
             Ok(Parsed::Incomplete(n)) => buf.len() + n,
             Err(e) => return Err(fail(format!("{name}: not an AWS Encryption SDK message: {e}"))),

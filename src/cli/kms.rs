@@ -3,7 +3,8 @@
 //! Named and shaped like the AWS CLI: kebab-case operations, options named
 //! after the request fields, blob arguments as `fileb://PATH` or base64 text,
 //! the JSON response on stdout (blobs base64; nothing for operations without
-//! output), and errors as `ErrorName: message` on stderr. Exit codes: 1 for
+//! output), and errors as `ErrorName: message` on stderr. Exit codes come from
+//! the CLI's one table ([`super::error::exit_code`]): 1 for
 //! InvalidCiphertextException/IncorrectKeyException, 2 for
 //! ValidationException and usage errors, 3 for I/O errors, 4 for other
 //! key-service errors.
@@ -18,9 +19,10 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use envelope::crypto::Secret;
-use envelope::kms::{self, Kms, KmsConfig, KmsCore, KmsError};
-use envelope::{EncryptionContext, ErrorKind};
+use envelope::kms::{self, EncryptionContext, Kms, KmsConfig, KmsCore, KmsError};
+use envelope::Secret;
+
+use super::error::CliError;
 
 /// A key id in any form the operation accepts.
 #[derive(Args, Debug)]
@@ -474,18 +476,7 @@ fn to_stderr(line: std::fmt::Arguments<'_>) {
 pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
     match execute(op, keystore, quiet) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Io(m)) => {
-            to_stderr(format_args!("envelope: {m}"));
-            ExitCode::from(3)
-        }
-        Err(Failure::Kms(e)) => {
-            to_stderr(format_args!("{e}"));
-            ExitCode::from(match e.error_kind() {
-                ErrorKind::Integrity => 1,
-                ErrorKind::Usage => 2,
-                ErrorKind::Io => 3,
-                ErrorKind::KeyService => 4,
-            })
-        }
+        Err(Failure::Io(m)) => CliError::io_message(m).exit(),
+        Err(Failure::Kms(e)) => CliError::from_kms(e).exit(),
     }
 }

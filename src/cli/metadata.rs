@@ -12,9 +12,9 @@ use std::path::Path;
 use envelope::stream::StreamSummary;
 use serde::Serialize;
 
-use super::describe::HeaderInfo;
 use super::error::CliError;
-use super::keys::Mode;
+use super::header_info::HeaderInfo;
+use super::keyrings::Mode;
 use super::plan::{same_file, Dest, Job, Plan, Source};
 
 /// Where metadata lines go, if anywhere.

@@ -1,11 +1,11 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
 mod crypt;
-mod describe;
 mod error;
+mod header_info;
 mod inspect;
 mod interrupt;
-mod keys;
+mod keyrings;
 mod kms;
 mod metadata;
 mod output;
@@ -52,6 +52,7 @@ enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
     /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
+    #[command(after_help = EXIT_CODES_HELP)]
     Kms {
         #[command(subcommand)]
         op: kms::KmsCommand,
@@ -176,12 +177,16 @@ pub fn main() -> ExitCode {
         interrupt::install();
     }
     let r = match cli.command {
-        Command::Encrypt(a) => {
-            crypt::encrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
-        }
-        Command::Decrypt(a) => {
-            crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
-        }
+        Command::Encrypt(a) => crypt::encrypt(
+            a,
+            &mut keyrings::KeyService::new(cli.keystore.as_deref(), &ui),
+            &ui,
+        ),
+        Command::Decrypt(a) => crypt::decrypt(
+            a,
+            &mut keyrings::KeyService::new(cli.keystore.as_deref(), &ui),
+            &ui,
+        ),
         Command::Inspect(a) => inspect::run(a),
         Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
     };

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf, MAIN_SEPARATOR};
 
 use super::error::CliError;
-use super::keys::Mode;
+use super::keyrings::Mode;
 use super::ui::Ui;
 use super::CommonArgs;
 

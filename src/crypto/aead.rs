@@ -2,8 +2,9 @@
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 
-use crate::error::{Error, Result};
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use super::error::{CryptoError, Result};
+/// AES-GCM as the ESDK (and the KMS core) use it: 12-byte IVs, 16-byte tags.
+pub use crate::suite::{IV_LEN, TAG_LEN};
 
 /// An AES-GCM key ready to seal and open. aws-lc-rs wipes its key schedule on drop.
 pub struct AesGcm {
@@ -23,9 +24,14 @@ impl AesGcm {
             16 => &aead::AES_128_GCM,
             24 => &aead::AES_192_GCM,
             32 => &aead::AES_256_GCM,
-            n => return Err(Error::Key(format!("AES key must be 16, 24 or 32 bytes, not {n}"))),
+            n => {
+                return Err(CryptoError::Key(format!(
+                    "AES key must be 16, 24 or 32 bytes, not {n}"
+                )))
+            }
         };
-        let unbound = UnboundKey::new(alg, key).map_err(|_| Error::Crypto("AES-GCM key setup failed"))?;
+        let unbound =
+            UnboundKey::new(alg, key).map_err(|_| CryptoError::Backend("AES-GCM key setup failed"))?;
         Ok(AesGcm {
             key: LessSafeKey::new(unbound),
         })
@@ -36,7 +42,7 @@ impl AesGcm {
         let tag = self
             .key
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), in_out)
-            .map_err(|_| Error::Crypto("AES-GCM seal failed"))?;
+            .map_err(|_| CryptoError::Backend("AES-GCM seal failed"))?;
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag.as_ref());
         Ok(t)
@@ -80,7 +86,7 @@ impl AesGcm {
                 &[],
                 tag,
             )
-            .map_err(|_| Error::Crypto("AES-GCM seal failed"))
+            .map_err(|_| CryptoError::Backend("AES-GCM seal failed"))
     }
 
     /// Decrypts `ciphertext` with its detached `tag` into `plaintext` (same

@@ -1,27 +1,37 @@
-//! Thin wrappers over aws-lc-rs, the only source of cryptography here.
+//! The one door to cryptography: thin wrappers over aws-lc-rs (and the
+//! `argon2` crate for the one primitive aws-lc-rs lacks).
 //!
-//! Nothing in this module implements a primitive; it adapts aws-lc-rs's API to
-//! the shapes the ESDK format needs (detached tags, explicit IVs) and keeps
-//! every secret in a buffer that is zeroized on drop.
+//! Nothing in this module implements a primitive; it adapts the backend's API
+//! to the shapes the ESDK format and the KMS core need (detached tags,
+//! explicit IVs, DER keys) and keeps every secret in a buffer that is
+//! zeroized on drop. No backend type crosses the door: callers see this
+//! module's own key types, [`Secret`] buffers, plain byte slices, the
+//! [`crate::suite`] vocabulary and [`CryptoError`]. A second backend could
+//! therefore stand behind the same types (one file per primitive, chosen at
+//! build time) without a change outside this directory. Nothing here knows
+//! the message format, the keyrings, the engine or the KMS core; the layering
+//! test (`src/layering.rs`) keeps it so.
 
 pub mod aead;
-pub mod kdf;
+mod error;
+pub mod hkdf;
+pub mod hmac;
+pub mod kbkdf;
+pub mod password;
 pub mod rsa;
 pub mod signature;
 
+pub use error::{CryptoError, Result};
+
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::{Zeroize, Zeroizing};
-
-use crate::error::{Error, Result};
 
 /// Secret bytes (data keys, derived keys, wrapping keys), zeroized on drop.
 pub type Secret = Zeroizing<Vec<u8>>;
 
 /// Fills `buf` from the system CSPRNG.
 pub fn fill_random(buf: &mut [u8]) -> Result<()> {
-    SystemRandom::new()
-        .fill(buf)
-        .map_err(|_| Error::Crypto("the system random generator failed"))
+    SystemRandom::new().fill(buf).map_err(|_| CryptoError::Random)
 }
 
 /// Returns `len` fresh random secret bytes.

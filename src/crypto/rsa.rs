@@ -1,23 +1,26 @@
-//! RSA encryption of data keys (PKCS#1 v1.5 and OAEP), and strict PEM decoding of RSA keys.
+//! RSA encryption (PKCS#1 v1.5 and OAEP), key-pair generation, and strict
+//! PEM decoding of RSA keys.
 //!
-//! The ESDK's raw RSA keyring wraps a data key with plain RSA encryption, so
-//! this module only adapts aws-lc-rs: a key is loaded together with its
-//! padding (a raw RSA keyring never changes padding), and decryption writes
-//! into zeroized buffers. aws-lc-rs accepts moduli of 2048 to 8192 bits.
+//! The ESDK's raw RSA keyring wraps a data key with plain RSA encryption, and
+//! the KMS core's asymmetric keys encrypt with bare RSAES-OAEP, so this module
+//! only adapts aws-lc-rs: a key is loaded (from PEM or DER) together with its
+//! padding, and decryption writes into zeroized buffers. aws-lc-rs accepts
+//! moduli of 2048 to 8192 bits.
 
 use std::fmt;
 use std::str::FromStr;
 
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
-    OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
     Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1,
     OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
 };
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+use super::error::{CryptoError, Result};
 use super::Secret;
-use crate::error::{Error, Result};
 
 /// The RSA padding scheme of a raw RSA keyring. OAEP uses the same hash for
 /// MGF1 and an empty label, as every ESDK does.
@@ -74,7 +77,7 @@ impl fmt::Display for RsaPadding {
 }
 
 impl FromStr for RsaPadding {
-    type Err = Error;
+    type Err = CryptoError;
 
     /// Parses a CLI name, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self> {
@@ -82,7 +85,7 @@ impl FromStr for RsaPadding {
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                Error::Config(format!(
+                CryptoError::Unsupported(format!(
                     "unknown RSA padding '{s}' (expected pkcs1, oaep-sha1, oaep-sha256, oaep-sha384 or oaep-sha512)"
                 ))
             })
@@ -109,9 +112,13 @@ impl fmt::Debug for RsaPublicKey {
 impl RsaPublicKey {
     /// Loads a PEM SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`) RSA key.
     pub fn from_pem(pem: &[u8], padding: RsaPadding) -> Result<Self> {
-        let der = pem_to_der(pem, "PUBLIC KEY")?;
-        let key = PublicEncryptingKey::from_der(&der)
-            .map_err(|e| Error::Key(format!("the public key is not a usable RSA key: {e}")))?;
+        Self::from_der(&pem_to_der(pem, "PUBLIC KEY")?, padding)
+    }
+
+    /// Loads a DER SubjectPublicKeyInfo RSA key.
+    pub fn from_der(der: &[u8], padding: RsaPadding) -> Result<Self> {
+        let key = PublicEncryptingKey::from_der(der)
+            .map_err(|e| CryptoError::Key(format!("the public key is not a usable RSA key: {e}")))?;
         Self::with_padding(key, padding)
     }
 
@@ -119,25 +126,22 @@ impl RsaPublicKey {
         let bits = key.key_size_bits();
         let enc = match padding.oaep() {
             None => Encrypter::Pkcs1(
-                Pkcs1PublicEncryptingKey::new(key).map_err(|_| Error::Crypto("RSA key setup failed"))?,
+                Pkcs1PublicEncryptingKey::new(key)
+                    .map_err(|_| CryptoError::Backend("RSA key setup failed"))?,
             ),
             Some(alg) => Encrypter::Oaep(
-                OaepPublicEncryptingKey::new(key).map_err(|_| Error::Crypto("RSA key setup failed"))?,
+                OaepPublicEncryptingKey::new(key)
+                    .map_err(|_| CryptoError::Backend("RSA key setup failed"))?,
                 alg,
             ),
         };
         Ok(RsaPublicKey { enc, bits })
     }
 
-    /// The modulus size in bits.
-    pub fn bits(&self) -> usize {
-        self.bits
-    }
-
     /// Encrypts `plaintext`; the result is as long as the modulus.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         let too_long = |max: usize| {
-            Error::Key(format!(
+            CryptoError::Key(format!(
                 "a {}-byte data key is too long for this {}-bit RSA key and padding (at most {max})",
                 plaintext.len(),
                 self.bits
@@ -150,7 +154,7 @@ impl RsaPublicKey {
                     return Err(too_long(k.max_plaintext_size()));
                 }
                 k.encrypt(plaintext, &mut out)
-                    .map_err(|_| Error::Crypto("RSA encryption failed"))?
+                    .map_err(|_| CryptoError::Backend("RSA encryption failed"))?
                     .len()
             }
             Encrypter::Oaep(k, alg) => {
@@ -158,7 +162,7 @@ impl RsaPublicKey {
                     return Err(too_long(k.max_plaintext_size(alg)));
                 }
                 k.encrypt(alg, plaintext, &mut out, None)
-                    .map_err(|_| Error::Crypto("RSA encryption failed"))?
+                    .map_err(|_| CryptoError::Backend("RSA encryption failed"))?
                     .len()
             }
         };
@@ -188,16 +192,22 @@ impl fmt::Debug for RsaPrivateKey {
 impl RsaPrivateKey {
     /// Loads a PEM PKCS#8 (`BEGIN PRIVATE KEY`) RSA key.
     pub fn from_pem(pem: &[u8], padding: RsaPadding) -> Result<Self> {
-        let der = pem_to_der(pem, "PRIVATE KEY")?;
-        let key = PrivateDecryptingKey::from_pkcs8(&der)
-            .map_err(|e| Error::Key(format!("the private key is not a usable RSA key: {e}")))?;
+        Self::from_pkcs8_der(&pem_to_der(pem, "PRIVATE KEY")?, padding)
+    }
+
+    /// Loads a DER PKCS#8 RSA key.
+    pub fn from_pkcs8_der(der: &[u8], padding: RsaPadding) -> Result<Self> {
+        let key = PrivateDecryptingKey::from_pkcs8(der)
+            .map_err(|e| CryptoError::Key(format!("the private key is not a usable RSA key: {e}")))?;
         let public = RsaPublicKey::with_padding(key.public_key(), padding)?;
         let dec = match padding.oaep() {
             None => Decrypter::Pkcs1(
-                Pkcs1PrivateDecryptingKey::new(key).map_err(|_| Error::Crypto("RSA key setup failed"))?,
+                Pkcs1PrivateDecryptingKey::new(key)
+                    .map_err(|_| CryptoError::Backend("RSA key setup failed"))?,
             ),
             Some(alg) => Decrypter::Oaep(
-                OaepPrivateDecryptingKey::new(key).map_err(|_| Error::Crypto("RSA key setup failed"))?,
+                OaepPrivateDecryptingKey::new(key)
+                    .map_err(|_| CryptoError::Backend("RSA key setup failed"))?,
                 alg,
             ),
         };
@@ -207,6 +217,11 @@ impl RsaPrivateKey {
     /// The matching public key, with the same padding.
     pub fn public_key(&self) -> &RsaPublicKey {
         &self.public
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.public.bits
     }
 
     /// Decrypts `ciphertext`; `None` if it does not decrypt under this key and padding.
@@ -220,36 +235,53 @@ impl RsaPrivateKey {
     }
 }
 
+/// A new RSA key pair of `bits` bits (2048, 3072 or 4096): the private key
+/// as PKCS#8 DER, zeroized on drop, and the public key as SubjectPublicKeyInfo DER.
+pub fn generate_key_pair(bits: usize) -> Result<(Secret, Vec<u8>)> {
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        n => return Err(CryptoError::Unsupported(format!("RSA keys of {n} bits"))),
+    };
+    let failed = |_| CryptoError::Backend("RSA key generation failed");
+    let private = PrivateDecryptingKey::generate(size).map_err(failed)?;
+    let pkcs8: Pkcs8V1Der<'static> = private.as_der().map_err(failed)?;
+    let spki: PublicKeyX509Der<'static> = private.public_key().as_der().map_err(failed)?;
+    Ok((Zeroizing::new(pkcs8.as_ref().to_vec()), spki.as_ref().to_vec()))
+}
+
 /// Decodes one PEM block whose label must be `label` (RFC 7468, strict form).
 ///
 /// Only whitespace may surround the block; encapsulated headers (such as the
 /// `Proc-Type` of encrypted legacy keys) and non-canonical base64 are refused.
 /// The DER is returned zeroized because for private keys it is the key itself.
 pub(crate) fn pem_to_der(pem: &[u8], label: &str) -> Result<Secret> {
-    let text = std::str::from_utf8(pem).map_err(|_| Error::Key("PEM key file is not UTF-8 text".into()))?;
+    let text =
+        std::str::from_utf8(pem).map_err(|_| CryptoError::Key("PEM key file is not UTF-8 text".into()))?;
     let text = text.trim();
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let Some(body) = text.strip_prefix(begin.as_str()) else {
-        return Err(Error::Key(wrong_block(text, label)));
+        return Err(CryptoError::Key(wrong_block(text, label)));
     };
     let Some(body) = body.strip_suffix(end.as_str()) else {
-        return Err(Error::Key(format!(
+        return Err(CryptoError::Key(format!(
             "PEM block does not end with '{end}' (or has text after it)"
         )));
     };
     if body.contains(':') || body.contains('-') {
-        return Err(Error::Key(format!(
+        return Err(CryptoError::Key(format!(
             "PEM {label} has headers or extra boundaries; encrypted or multi-block PEM is not supported"
         )));
     }
     let b64: Zeroizing<Vec<u8>> = Zeroizing::new(body.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
     let der = base64::engine::general_purpose::STANDARD
         .decode(&*b64)
-        .map_err(|e| Error::Key(format!("PEM {label} body is not valid base64: {e}")))?;
+        .map_err(|e| CryptoError::Key(format!("PEM {label} body is not valid base64: {e}")))?;
     let der = Zeroizing::new(der);
     if der.is_empty() {
-        return Err(Error::Key(format!("PEM {label} block is empty")));
+        return Err(CryptoError::Key(format!("PEM {label} block is empty")));
     }
     Ok(der)
 }
@@ -286,8 +318,8 @@ mod tests {
 
     fn key_err(r: Result<impl fmt::Debug>) -> String {
         match r {
-            Err(Error::Key(m)) => m,
-            other => panic!("expected Error::Key, got {other:?}"),
+            Err(CryptoError::Key(m)) => m,
+            other => panic!("expected CryptoError::Key, got {other:?}"),
         }
     }
 
@@ -300,8 +332,14 @@ mod tests {
             "OAEP-SHA256".parse::<RsaPadding>().unwrap(),
             RsaPadding::OaepSha256
         );
-        assert!(matches!("oaep".parse::<RsaPadding>(), Err(Error::Config(_))));
-        assert!(matches!("".parse::<RsaPadding>(), Err(Error::Config(_))));
+        assert!(matches!(
+            "oaep".parse::<RsaPadding>(),
+            Err(CryptoError::Unsupported(_))
+        ));
+        assert!(matches!(
+            "".parse::<RsaPadding>(),
+            Err(CryptoError::Unsupported(_))
+        ));
     }
 
     #[test]
@@ -309,7 +347,7 @@ mod tests {
         for p in RsaPadding::ALL {
             let private = RsaPrivateKey::from_pem(PRIVATE, p).unwrap();
             let public = RsaPublicKey::from_pem(PUBLIC, p).unwrap();
-            assert_eq!(public.bits(), 2048);
+            assert_eq!(private.bits(), 2048);
             for enc in [&public, private.public_key()] {
                 let c = enc.encrypt(&[7u8; 32]).unwrap();
                 assert_eq!(c.len(), 256, "{p}");
@@ -382,7 +420,7 @@ mod tests {
             assert!(
                 matches!(
                     RsaPublicKey::from_pem(bad.as_bytes(), RsaPadding::Pkcs1),
-                    Err(Error::Key(_))
+                    Err(CryptoError::Key(_))
                 ),
                 "accepted: {bad}"
             );

@@ -8,8 +8,8 @@ use aws_lc_rs::digest;
 use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 
-use crate::error::{Error, Result};
-use crate::format::suite::Signature;
+use super::error::{CryptoError, Result};
+use crate::suite::Signature;
 
 fn digest_alg(sig: Signature) -> &'static digest::Algorithm {
     match sig {
@@ -50,7 +50,8 @@ impl Signer {
             Signature::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
             Signature::EcdsaP384Sha384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
         };
-        let key = EcdsaKeyPair::generate(alg).map_err(|_| Error::Crypto("ECDSA key generation failed"))?;
+        let key =
+            EcdsaKeyPair::generate(alg).map_err(|_| CryptoError::Backend("ECDSA key generation failed"))?;
         Ok(Signer { key })
     }
 
@@ -60,7 +61,7 @@ impl Signer {
             .key
             .public_key()
             .as_be_bytes()
-            .map_err(|_| Error::Crypto("ECDSA public key encoding failed"))?;
+            .map_err(|_| CryptoError::Backend("ECDSA public key encoding failed"))?;
         Ok(c.as_ref().to_vec())
     }
 
@@ -69,7 +70,7 @@ impl Signer {
         let sig = self
             .key
             .sign_digest(&hasher.finish())
-            .map_err(|_| Error::Crypto("ECDSA signing failed"))?;
+            .map_err(|_| CryptoError::Backend("ECDSA signing failed"))?;
         Ok(sig.as_ref().to_vec())
     }
 }
@@ -82,7 +83,7 @@ pub fn verify(sig: Signature, public_point: &[u8], hasher: Hasher, der_signature
     };
     UnparsedPublicKey::new(alg, public_point)
         .verify_digest(&hasher.finish(), der_signature)
-        .map_err(|_| Error::Signature)
+        .map_err(|_| CryptoError::BadSignature)
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! The parsers here read only the fixed prefix of a frame (its "frame header");
 //! the caller then waits for `content_len + 16` bytes of ciphertext and tag.
 
-use super::suite::{IV_LEN, TAG_LEN};
 use super::{finish, invalid, Cursor, Parsed};
 use crate::error::{Error, Part, Result};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// Marks a final frame in place of a sequence number.
 pub const FINAL_FRAME_MARKER: u32 = u32::MAX;
@@ -183,7 +183,7 @@ pub fn parse_footer(buf: &[u8]) -> Result<Parsed<Vec<u8>>> {
 /// Appends a footer.
 pub fn write_footer(out: &mut Vec<u8>, signature: &[u8]) -> Result<()> {
     if signature.len() > u16::MAX as usize {
-        return Err(Error::Crypto("signature longer than 65535 bytes"));
+        return Err(Error::Unreachable("signature longer than 65535 bytes"));
     }
     super::put_u16_bytes(out, signature);
     Ok(())

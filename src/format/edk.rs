@@ -4,7 +4,7 @@
 //! ciphertextLen u16 ‖ ciphertext`; the list is `count u16 (≥ 1)` entries.
 
 use super::{finish, invalid, put_u16_bytes, Cursor, Parsed, Stop};
-use crate::error::{Error, Part, Result};
+use crate::error::{ApiMisuse, Error, Part, Result};
 
 /// A data key encrypted by one keyring, as stored in the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl EncryptedDataKey {
 /// Serializes an EDK list with its count.
 pub fn serialize_list(edks: &[EncryptedDataKey]) -> Result<Vec<u8>> {
     if edks.is_empty() {
-        return Err(Error::NoDataKey("no encrypted data key to write".into()));
+        return Err(ApiMisuse::NoEncryptedDataKey.into());
     }
     if edks.len() > u16::MAX as usize {
         return Err(Error::Limit("more than 65535 encrypted data keys".into()));

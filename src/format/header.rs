@@ -14,9 +14,9 @@
 
 use super::context::{self, EncryptionContext};
 use super::edk::{self, EncryptedDataKey};
-use super::suite::{AlgorithmSuite, COMMITMENT_LEN, IV_LEN, TAG_LEN};
 use super::{invalid, Cursor, Limits, Parsed, Stop};
-use crate::error::{Error, Part, Result};
+use crate::error::{ApiMisuse, Error, Part, Result};
+use crate::suite::{AlgorithmSuite, COMMITMENT_LEN, IV_LEN, TAG_LEN};
 
 /// How the body is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,14 @@ pub struct Header {
 }
 
 impl Header {
+    /// Parses a header (body and authentication) from the start of `buf`,
+    /// without any key: nothing is authenticated yet, so every field is only
+    /// what the message claims. [`Parsed::Incomplete`] while `buf` holds a
+    /// valid prefix.
+    pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Header>> {
+        parse(buf, limits)
+    }
+
     /// Length of the header authentication that follows the body.
     pub fn auth_len(&self) -> usize {
         auth_len(self.suite)
@@ -119,7 +127,11 @@ pub fn serialize_body(
     commitment: Option<&[u8; COMMITMENT_LEN]>,
 ) -> Result<Vec<u8>> {
     if message_id.len() != suite.message_id_len() {
-        return Err(Error::Config("message id length does not match the suite".into()));
+        return Err(ApiMisuse::MessageIdLength {
+            got: message_id.len(),
+            want: suite.message_id_len(),
+        }
+        .into());
     }
     let aad = context::serialize(stored_context)?;
     let mut out = Vec::with_capacity(80 + aad.len());
@@ -140,7 +152,7 @@ pub fn serialize_body(
     match (suite.is_committing(), commitment) {
         (true, Some(c)) => out.extend_from_slice(c),
         (false, None) => {}
-        _ => return Err(Error::Config("commitment given for the wrong suite".into())),
+        _ => return Err(ApiMisuse::CommitmentForSuite.into()),
     }
     Ok(out)
 }

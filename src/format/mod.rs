@@ -6,12 +6,20 @@
 //! decryptor and the fuzz targets both drive it this way. Lengths read from the
 //! input are checked against [`Limits`] before anything is allocated, so a
 //! hostile length field cannot make the parser reserve memory.
+//!
+//! The public face of this module is the message's data ([`Header`],
+//! [`EncryptedDataKey`], [`EncryptionContext`], [`Limits`]) and
+//! [`Header::parse`]; the codec functions themselves are internal (the fuzz
+//! targets reach them through the hidden `envelope::internal`).
 
-pub mod body;
-pub mod context;
-pub mod edk;
-pub mod header;
-pub mod suite;
+pub(crate) mod body;
+pub(crate) mod context;
+pub(crate) mod edk;
+pub(crate) mod header;
+
+pub use context::{EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
+pub use edk::EncryptedDataKey;
+pub use header::{ContentType, Header};
 
 use crate::error::{Error, Part};
 
@@ -81,7 +89,7 @@ impl From<Error> for Stop {
 }
 
 /// Converts a cursor-level result into the public incremental form.
-pub(crate) fn finish<T>(r: Result<T, Stop>, cur: &Cursor<'_>) -> crate::Result<Parsed<T>> {
+pub(crate) fn finish<T>(r: Result<T, Stop>, cur: &Cursor<'_>) -> crate::error::Result<Parsed<T>> {
     match r {
         Ok(v) => Ok(Parsed::Done(v, cur.pos)),
         Err(Stop::Incomplete(n)) => Ok(Parsed::Incomplete(n)),

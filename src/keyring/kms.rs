@@ -11,14 +11,23 @@
 //!   to decrypt), and accepts a result only if KMS names that same key.
 //! * Discovery: decrypt only; tries every `aws-kms` EDK whose ARN passes the
 //!   optional partition/account filter, asking KMS to decrypt with that ARN.
+//!
+//! Error kinds follow where the fault lies, the same however the keyring is
+//! nested: an EDK whose provider info is not a key ARN, that unwraps to a data
+//! key of the wrong length, or (in discovery) that names a key the service
+//! does not have, is the message's fault (integrity); a key the service
+//! refuses to use keeps the service's error; an answer the keyring cannot
+//! accept (not an ARN, a data key of the wrong length on encrypt) is the
+//! service's fault.
 
 use std::sync::Arc;
 
 use crate::crypto::Secret;
-use crate::error::{Error, Result};
+use crate::error::{EdkFault, Error, Result};
+use crate::format::context::EncryptionContext;
 use crate::format::edk::EncryptedDataKey;
 use crate::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
-use crate::kms::{Arn, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, Kms};
+use crate::kms::{self, Arn, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, Kms, KmsErrorKind};
 
 /// The provider id of KMS-wrapped EDKs.
 pub const PROVIDER_ID: &str = "aws-kms";
@@ -53,15 +62,25 @@ impl std::fmt::Debug for KmsKeyring {
     }
 }
 
+/// The message's encryption context as the AWS encryption context of a KMS
+/// request: the same pairs, in the key service's own type.
+fn kms_context(ec: &EncryptionContext) -> kms::EncryptionContext {
+    ec.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn bad_edk(fault: EdkFault) -> Error {
+    Error::EncryptedDataKey {
+        provider_id: PROVIDER_ID.into(),
+        fault,
+    }
+}
+
 /// Parses provider info as a KMS key ARN; the ESDK fails decryption outright otherwise.
 fn edk_arn(edk: &EncryptedDataKey) -> Result<(String, Arn)> {
-    let text = std::str::from_utf8(&edk.provider_info)
-        .map_err(|_| Error::Key("aws-kms encrypted data key: provider info is not UTF-8".into()))?;
+    let text = std::str::from_utf8(&edk.provider_info).map_err(|_| bad_edk(EdkFault::ProviderInfoNotUtf8))?;
     match Arn::parse(text) {
         Some(arn) if arn.is_kms_key() => Ok((text.to_owned(), arn)),
-        _ => Err(Error::Key(format!(
-            "aws-kms encrypted data key: provider info '{text}' is not a KMS key ARN"
-        ))),
+        _ => Err(bad_edk(EdkFault::ProviderInfoNotKeyArn(text.to_owned()))),
     }
 }
 
@@ -69,16 +88,10 @@ fn edk_arn(edk: &EncryptedDataKey) -> Result<(String, Arn)> {
 fn response_arn(key_id: &str) -> Result<()> {
     match Arn::parse(key_id) {
         Some(arn) if arn.is_kms_key() => Ok(()),
-        _ => Err(Error::Key(format!(
+        _ => Err(Error::KmsResponse(format!(
             "KMS returned '{key_id}', which is not a key ARN"
         ))),
     }
-}
-
-fn wrong_length(got: usize, want: usize) -> Error {
-    Error::Key(format!(
-        "KMS returned a {got}-byte data key; the suite needs {want} bytes"
-    ))
 }
 
 impl KmsKeyring {
@@ -116,20 +129,33 @@ impl KmsKeyring {
 
     /// Decrypts one EDK with `key_id`, accepting it only if KMS answers for that key.
     fn unwrap_edk(&self, key_id: &str, edk: &EncryptedDataKey, m: &DecryptionMaterials) -> Result<Secret> {
-        let r = self.kms.decrypt(&DecryptRequest {
-            ciphertext_blob: edk.ciphertext.clone(),
-            encryption_context: m.encryption_context.clone(),
-            key_id: Some(key_id.to_owned()),
-            encryption_algorithm: None,
-        })?;
+        let r = self
+            .kms
+            .decrypt(&DecryptRequest {
+                ciphertext_blob: edk.ciphertext.clone(),
+                encryption_context: kms_context(&m.encryption_context),
+                key_id: Some(key_id.to_owned()),
+                encryption_algorithm: None,
+            })
+            .map_err(|e| match &self.mode {
+                // The key id came from the message: a key the service does not
+                // have means the message is not for this service (or was altered).
+                Mode::Discovery(_) if e.kind == KmsErrorKind::NotFoundException => Error::NoDataKey(format!(
+                    "the aws-kms encrypted data key names a key this key service does not have ({e})"
+                )),
+                _ => Error::Kms(e),
+            })?;
         if r.key_id != key_id {
-            return Err(Error::Key(format!(
+            return Err(Error::KmsResponse(format!(
                 "KMS decrypted with {} instead of the requested {key_id}",
                 r.key_id
             )));
         }
         if r.plaintext.len() != m.suite.key_len {
-            return Err(wrong_length(r.plaintext.len(), m.suite.key_len));
+            return Err(bad_edk(EdkFault::DataKeyLength {
+                got: r.plaintext.len(),
+                want: m.suite.key_len,
+            }));
         }
         Ok(r.plaintext)
     }
@@ -143,7 +169,7 @@ impl Keyring for KmsKeyring {
         // Work on copies so that a failure leaves the materials unchanged.
         let mut data_key = materials.plaintext_data_key.clone();
         let mut edks = Vec::with_capacity(key_ids.len());
-        let ec = &materials.encryption_context;
+        let ec = kms_context(&materials.encryption_context);
         for key_id in key_ids {
             let (arn, blob) = match &data_key {
                 None => {
@@ -154,7 +180,11 @@ impl Keyring for KmsKeyring {
                         key_spec: None,
                     })?;
                     if r.plaintext.len() != materials.suite.key_len {
-                        return Err(wrong_length(r.plaintext.len(), materials.suite.key_len));
+                        return Err(Error::KmsResponse(format!(
+                            "KMS returned a {}-byte data key; the suite needs {} bytes",
+                            r.plaintext.len(),
+                            materials.suite.key_len
+                        )));
                     }
                     data_key = Some(r.plaintext);
                     (r.key_id, r.ciphertext_blob)

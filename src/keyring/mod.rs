@@ -15,7 +15,7 @@ use crate::crypto::Secret;
 use crate::error::Result;
 use crate::format::context::EncryptionContext;
 use crate::format::edk::EncryptedDataKey;
-use crate::format::suite::AlgorithmSuite;
+use crate::suite::AlgorithmSuite;
 
 /// What a keyring sees and adds to when a message is encrypted.
 #[derive(Debug)]

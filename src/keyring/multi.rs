@@ -112,9 +112,9 @@ mod tests {
     use super::*;
     use crate::crypto::rsa::RsaPadding;
     use crate::format::context::EncryptionContext;
-    use crate::format::suite::AlgorithmSuite;
     use crate::keyring::raw_aes::RawAesKeyring;
     use crate::keyring::raw_rsa::RawRsaKeyring;
+    use crate::suite::AlgorithmSuite;
 
     const PRIVATE: &[u8] = include_bytes!("../../testdata/keys/rsa-2048-private.pem");
     const PUBLIC: &[u8] = include_bytes!("../../testdata/keys/rsa-2048-public.pem");

@@ -18,7 +18,7 @@ use crate::crypto::{fill_random, random_secret, Secret};
 use crate::error::{Error, Result};
 use crate::format::context;
 use crate::format::edk::EncryptedDataKey;
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 use zeroize::Zeroizing;
 
 /// Tag length field of the provider info, in bits.
@@ -197,7 +197,7 @@ pub(crate) fn shared_dir() -> std::path::PathBuf {
 mod tests {
     use super::*;
     use crate::format::context::EncryptionContext;
-    use crate::format::suite::AlgorithmSuite;
+    use crate::suite::AlgorithmSuite;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
         pairs

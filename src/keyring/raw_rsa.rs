@@ -172,7 +172,7 @@ impl Keyring for RawRsaKeyring {
 mod tests {
     use super::*;
     use crate::format::context::EncryptionContext;
-    use crate::format::suite::AlgorithmSuite;
+    use crate::suite::AlgorithmSuite;
 
     const PRIVATE: &[u8] = include_bytes!("../../testdata/keys/rsa-2048-private.pem");
     const PUBLIC: &[u8] = include_bytes!("../../testdata/keys/rsa-2048-public.pem");

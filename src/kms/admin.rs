@@ -3,6 +3,7 @@
 use super::core::{check_len, check_range, KmsCore, DAY};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{check_alias_name, is_key_id};
+use super::specs::*;
 use super::store::{self, AliasRow, KeyRow};
 use super::types::*;
 
@@ -10,7 +11,35 @@ use super::types::*;
 const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 
 impl KmsCore {
-    pub(crate) fn op_create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+    /// Returns the key ARN behind `alias` (`alias/...`), first creating a
+    /// symmetric key and the alias if the alias does not exist. The flag says
+    /// whether a key was created. Atomic across processes. An existing alias
+    /// is returned as is, even if its key is disabled or pending deletion
+    /// (operations on it then fail with the key's state error).
+    pub fn ensure_alias_key(&self, alias: &str) -> Result<(String, bool), KmsError> {
+        check_alias_name(alias)?;
+        let (material, _) = Self::generate_material(KeySpec::SymmetricDefault)?;
+        self.write(|c| {
+            if let Some(a) = store::get_alias(c, alias)? {
+                return Ok((self.config.key_arn(&a.target_key_id), false));
+            }
+            let description = format!("Default key of envelope, created on first use of {alias}");
+            let row = self.new_key(c, KeySpec::SymmetricDefault, description, &material, None)?;
+            let now = self.now();
+            store::put_alias(
+                c,
+                &AliasRow {
+                    alias_name: alias.to_owned(),
+                    target_key_id: row.key_id.clone(),
+                    created: now,
+                    updated: now,
+                },
+            )?;
+            Ok((self.config.key_arn(&row.key_id), true))
+        })
+    }
+
+    pub(super) fn op_create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
         let description = req.description.clone().unwrap_or_default();
         check_len("description", description.chars().count(), 0, 8192)?;
         let spec = match (req.key_spec, req.customer_master_key_spec) {
@@ -40,14 +69,14 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_describe_key(&self, req: &DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
+    pub(super) fn op_describe_key(&self, req: &DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
         let row = self.read(|c| self.resolve(c, &req.key_id, "keyId", true))?;
         Ok(CreateKeyResponse {
             key_metadata: self.metadata(&row),
         })
     }
 
-    pub(crate) fn op_list_keys(&self, req: &ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    pub(super) fn op_list_keys(&self, req: &ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
         let limit = req.limit.unwrap_or(100);
         check_range("limit", limit.into(), 1, 1000)?;
         if let Some(m) = &req.marker {
@@ -80,7 +109,7 @@ impl KmsCore {
         Ok(row)
     }
 
-    pub(crate) fn op_create_alias(&self, req: &CreateAliasRequest) -> Result<EmptyResponse, KmsError> {
+    pub(super) fn op_create_alias(&self, req: &CreateAliasRequest) -> Result<EmptyResponse, KmsError> {
         check_alias_name(&req.alias_name)?;
         self.write(|c| {
             let target = self.alias_target(c, &req.target_key_id)?;
@@ -111,7 +140,7 @@ impl KmsCore {
         KmsError::not_found(format!("Alias {} is not found.", self.config.alias_arn(name)))
     }
 
-    pub(crate) fn op_update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
+    pub(super) fn op_update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
         check_alias_name(&req.alias_name)?;
         self.write(|c| {
             let mut alias =
@@ -136,7 +165,7 @@ impl KmsCore {
         Ok(EmptyResponse {})
     }
 
-    pub(crate) fn op_delete_alias(&self, req: &DeleteAliasRequest) -> Result<EmptyResponse, KmsError> {
+    pub(super) fn op_delete_alias(&self, req: &DeleteAliasRequest) -> Result<EmptyResponse, KmsError> {
         check_alias_name(&req.alias_name)?;
         self.write(|c| {
             store::get_alias(c, &req.alias_name)?.ok_or_else(|| self.alias_not_found(&req.alias_name))?;
@@ -145,7 +174,7 @@ impl KmsCore {
         Ok(EmptyResponse {})
     }
 
-    pub(crate) fn op_list_aliases(&self, req: &ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+    pub(super) fn op_list_aliases(&self, req: &ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
         let limit = req.limit.unwrap_or(50);
         check_range("limit", limit.into(), 1, 100)?;
         if let Some(m) = &req.marker {
@@ -193,7 +222,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_set_enabled(
+    pub(super) fn op_set_enabled(
         &self,
         req: &KeyIdRequest,
         enabled: bool,
@@ -211,7 +240,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_schedule_key_deletion(
+    pub(super) fn op_schedule_key_deletion(
         &self,
         req: &ScheduleKeyDeletionRequest,
     ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
@@ -234,7 +263,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_cancel_key_deletion(
+    pub(super) fn op_cancel_key_deletion(
         &self,
         req: &CancelKeyDeletionRequest,
     ) -> Result<CancelKeyDeletionResponse, KmsError> {
@@ -274,7 +303,7 @@ impl KmsCore {
     }
 
     /// EnableKeyRotation (`Some(period)`) and DisableKeyRotation (`None`).
-    pub(crate) fn op_set_rotation(
+    pub(super) fn op_set_rotation(
         &self,
         key_id: &str,
         enable: Option<Option<i32>>,
@@ -292,7 +321,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_get_key_rotation_status(
+    pub(super) fn op_get_key_rotation_status(
         &self,
         req: &GetKeyRotationStatusRequest,
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
@@ -307,7 +336,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_rotate_key_on_demand(
+    pub(super) fn op_rotate_key_on_demand(
         &self,
         req: &RotateKeyOnDemandRequest,
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {

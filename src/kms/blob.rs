@@ -31,15 +31,14 @@
 //! key's UTF-8 bytes: unambiguous (`{"ab":"c"}` and `{"a":"bc"}` differ), and
 //! an absent context is the same as an empty one.
 
-use aws_lc_rs::hmac;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::error::KmsError;
-use crate::crypto::aead::AesGcm;
-use crate::crypto::{fill_random, Secret};
-use crate::format::context::EncryptionContext;
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use super::types::EncryptionContext;
+use crate::crypto::aead::{AesGcm, IV_LEN, TAG_LEN};
+use crate::crypto::hmac::Digest;
+use crate::crypto::{fill_random, kbkdf, Secret};
 
 /// The blob format version this code writes and reads.
 const VERSION: u8 = 1;
@@ -62,17 +61,16 @@ pub(crate) struct Header {
 }
 
 /// Derives the working key: one SP 800-108 counter-mode block of HMAC-SHA256.
-fn working_key(backing: &[u8], key_id: &[u8; 16], version: u32, nonce: &[u8; NONCE_LEN]) -> Secret {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, backing);
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(&1u32.to_be_bytes());
-    ctx.update(LABEL);
-    ctx.update(&[0]);
-    ctx.update(key_id);
-    ctx.update(&version.to_be_bytes());
-    ctx.update(nonce);
-    ctx.update(&256u32.to_be_bytes());
-    Zeroizing::new(ctx.sign().as_ref().to_vec())
+fn working_key(
+    backing: &[u8],
+    key_id: &[u8; 16],
+    version: u32,
+    nonce: &[u8; NONCE_LEN],
+) -> Result<Secret, KmsError> {
+    let context = [&key_id[..], &version.to_be_bytes(), nonce].concat();
+    let mut key = Zeroizing::new(vec![0u8; 32]);
+    kbkdf::counter_mode_hmac(Digest::Sha256, backing, LABEL, &context, &mut key)?;
+    Ok(key)
 }
 
 /// The canonical, length-prefixed encoding of an encryption context.
@@ -99,10 +97,6 @@ fn aad(header: &[u8], ec: &EncryptionContext) -> Result<Vec<u8>, KmsError> {
     Ok(a)
 }
 
-fn crypto_failure(e: crate::error::Error) -> KmsError {
-    KmsError::internal(e.to_string())
-}
-
 /// Encrypts `plaintext` under backing key `backing` (version `version` of key `key_id`).
 pub(crate) fn seal(
     backing: &[u8],
@@ -116,8 +110,8 @@ pub(crate) fn seal(
         .into_bytes();
     let mut nonce = [0u8; NONCE_LEN];
     let mut iv = [0u8; IV_LEN];
-    fill_random(&mut nonce).map_err(crypto_failure)?;
-    fill_random(&mut iv).map_err(crypto_failure)?;
+    fill_random(&mut nonce)?;
+    fill_random(&mut iv)?;
 
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
     blob.push(VERSION);
@@ -126,12 +120,10 @@ pub(crate) fn seal(
     blob.extend_from_slice(&nonce);
     blob.extend_from_slice(&iv);
     let aad = aad(&blob, ec)?;
-    let k = working_key(backing, &id, version, &nonce);
-    let gcm = AesGcm::new(&k).map_err(crypto_failure)?;
+    let k = working_key(backing, &id, version, &nonce)?;
+    let gcm = AesGcm::new(&k)?;
     blob.extend_from_slice(plaintext);
-    let tag = gcm
-        .seal(&iv, &aad, &mut blob[HEADER_LEN..])
-        .map_err(crypto_failure)?;
+    let tag = gcm.seal(&iv, &aad, &mut blob[HEADER_LEN..])?;
     blob.extend_from_slice(&tag);
     Ok(blob)
 }
@@ -163,8 +155,8 @@ pub(crate) fn open(backing: &[u8], blob: &[u8], ec: &EncryptionContext) -> Resul
     let mut iv = [0u8; IV_LEN];
     iv.copy_from_slice(&head[37..49]);
     let aad = aad(head, ec)?;
-    let k = working_key(backing, &id, header.version, &nonce);
-    let gcm = AesGcm::new(&k).map_err(crypto_failure)?;
+    let k = working_key(backing, &id, header.version, &nonce)?;
+    let gcm = AesGcm::new(&k)?;
     let mut buf = Zeroizing::new(body.to_vec());
     let n = gcm
         .open(&iv, &aad, &mut buf)
@@ -177,27 +169,32 @@ pub(crate) fn open(backing: &[u8], blob: &[u8], ec: &EncryptionContext) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::kdf::{get_kbkdf_ctr_hmac_algorithm, kbkdf_ctr_hmac, KbkdfCtrHmacAlgorithmId};
+    use crate::crypto::hmac;
 
     const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
     #[test]
-    fn working_key_is_sp800_108_counter_mode() {
-        // Cross-check against aws-lc's own SP 800-108 KBKDF (counter first, then fixed info).
+    fn working_key_is_the_documented_hmac_block() {
+        // The layout in the module documentation, built from HMAC alone: blobs
+        // already stored were sealed under exactly this key.
         let backing = [7u8; 32];
         let id = Uuid::parse_str(ID).unwrap().into_bytes();
         let nonce = [9u8; 16];
-        let mut info = LABEL.to_vec();
-        info.push(0);
-        info.extend_from_slice(&id);
-        info.extend_from_slice(&3u32.to_be_bytes());
-        info.extend_from_slice(&nonce);
-        info.extend_from_slice(&256u32.to_be_bytes());
-        let alg = get_kbkdf_ctr_hmac_algorithm(KbkdfCtrHmacAlgorithmId::Sha256).unwrap();
-        let mut expected = [0u8; 32];
-        kbkdf_ctr_hmac(alg, &backing, &info, &mut expected).unwrap();
-        assert_eq!(&working_key(&backing, &id, 3, &nonce)[..], &expected[..]);
-        assert_ne!(&working_key(&backing, &id, 4, &nonce)[..], &expected[..]);
+        let expected = hmac::sign(
+            hmac::Digest::Sha256,
+            &backing,
+            &[
+                &1u32.to_be_bytes(),
+                LABEL,
+                &[0],
+                &id,
+                &3u32.to_be_bytes(),
+                &nonce,
+                &256u32.to_be_bytes(),
+            ],
+        );
+        assert_eq!(&working_key(&backing, &id, 3, &nonce).unwrap()[..], &expected[..]);
+        assert_ne!(&working_key(&backing, &id, 4, &nonce).unwrap()[..], &expected[..]);
     }
 
     #[test]

@@ -1,4 +1,11 @@
-//! [`KmsCore`]: the embedded key service over a SQLite key store.
+//! [`KmsCore`]: the embedded key service over a SQLite key store, and the
+//! store helpers its operations stand on (transactions, key lookup, key
+//! material, new keys, rotation, lazy maintenance).
+//!
+//! The file layout reads in one direction: `service.rs` is the service face
+//! (the [`Kms`](super::Kms) trait), which calls the operations in `ops.rs`
+//! (cryptographic) and `admin.rs` (key management), which call the helpers
+//! here, which call `store.rs` (SQL), `rootkey.rs` and `rsa.rs`.
 //!
 //! Concurrency: one SQLite connection per `KmsCore`, behind a mutex, in WAL
 //! mode with a busy timeout. Reads run in a deferred transaction and every
@@ -19,11 +26,12 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::config::KmsConfig;
 use super::error::{KmsError, KmsErrorKind};
-use super::ids::{check_alias_name, parse_key_ref, KeyRef};
+use super::ids::{parse_key_ref, KeyRef};
 use super::rootkey::{self, RootKey};
-use super::store::{self, db, AliasRow, KeyRow};
+use super::specs::*;
+use super::store::{self, db, KeyRow};
 use super::types::*;
-use super::{files, rsa, Kms};
+use super::{files, rsa};
 use crate::crypto::{random_secret, Secret};
 
 /// File name of the SQLite database in the key-store directory.
@@ -131,34 +139,6 @@ impl KmsCore {
         &self.config
     }
 
-    /// Returns the key ARN behind `alias` (`alias/...`), first creating a
-    /// symmetric key and the alias if the alias does not exist. The flag says
-    /// whether a key was created. Atomic across processes. An existing alias
-    /// is returned as is, even if its key is disabled or pending deletion
-    /// (operations on it then fail with the key's state error).
-    pub fn ensure_alias_key(&self, alias: &str) -> Result<(String, bool), KmsError> {
-        check_alias_name(alias)?;
-        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
-        self.write(|c| {
-            if let Some(a) = store::get_alias(c, alias)? {
-                return Ok((self.config.key_arn(&a.target_key_id), false));
-            }
-            let description = format!("Default key of envelope, created on first use of {alias}");
-            let row = self.new_key(c, KeySpec::SymmetricDefault, description, &material, None)?;
-            let now = self.now();
-            store::put_alias(
-                c,
-                &AliasRow {
-                    alias_name: alias.to_owned(),
-                    target_key_id: row.key_id.clone(),
-                    created: now,
-                    updated: now,
-                },
-            )?;
-            Ok((self.config.key_arn(&row.key_id), true))
-        })
-    }
-
     pub(crate) fn now(&self) -> u64 {
         self.config.clock.now()
     }
@@ -223,7 +203,7 @@ impl KmsCore {
             .current_version
             .checked_add(1)
             .ok_or_else(|| KmsError::internal("backing-key version overflow"))?;
-        let material = random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+        let material = random_secret(BACKING_LEN)?;
         let ekt = self.root.seal_token(&row.key_id, version, &material)?;
         store::insert_backing(c, &row.key_id, version, self.now(), Some(kind), &ekt)?;
         row.current_version = version;
@@ -240,7 +220,7 @@ impl KmsCore {
         public_key: Option<Vec<u8>>,
     ) -> Result<KeyRow, KmsError> {
         let mut id = [0u8; 16];
-        crate::crypto::fill_random(&mut id).map_err(|e| KmsError::internal(e.to_string()))?;
+        crate::crypto::fill_random(&mut id)?;
         let key_id = uuid::Builder::from_random_bytes(id)
             .into_uuid()
             .hyphenated()
@@ -350,10 +330,7 @@ impl KmsCore {
     /// generation is slow): (private material, public key).
     pub(crate) fn generate_material(spec: KeySpec) -> Result<(Secret, Option<Vec<u8>>), KmsError> {
         match spec {
-            KeySpec::SymmetricDefault => Ok((
-                random_secret(BACKING_LEN).map_err(|e| KmsError::internal(e.to_string()))?,
-                None,
-            )),
+            KeySpec::SymmetricDefault => Ok((random_secret(BACKING_LEN)?, None)),
             _ => rsa::generate(spec).map(|(private, public)| (private, Some(public))),
         }
     }
@@ -387,92 +364,4 @@ pub(crate) fn check_len(field: &str, len: usize, min: usize, max: usize) -> Resu
         "1 validation error detected: Value at '{field}' failed to satisfy constraint: \
          Member must have length {rel} {bound}"
     )))
-}
-
-impl Kms for KmsCore {
-    fn create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
-        self.op_create_key(req)
-    }
-    fn describe_key(&self, req: &DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
-        self.op_describe_key(req)
-    }
-    fn list_keys(&self, req: &ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
-        self.op_list_keys(req)
-    }
-    fn create_alias(&self, req: &CreateAliasRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_create_alias(req)
-    }
-    fn update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_update_alias(req)
-    }
-    fn delete_alias(&self, req: &DeleteAliasRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_delete_alias(req)
-    }
-    fn list_aliases(&self, req: &ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
-        self.op_list_aliases(req)
-    }
-    fn enable_key(&self, req: &EnableKeyRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_set_enabled(req, true)
-    }
-    fn disable_key(&self, req: &DisableKeyRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_set_enabled(req, false)
-    }
-    fn schedule_key_deletion(
-        &self,
-        req: &ScheduleKeyDeletionRequest,
-    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
-        self.op_schedule_key_deletion(req)
-    }
-    fn cancel_key_deletion(
-        &self,
-        req: &CancelKeyDeletionRequest,
-    ) -> Result<CancelKeyDeletionResponse, KmsError> {
-        self.op_cancel_key_deletion(req)
-    }
-    fn enable_key_rotation(&self, req: &EnableKeyRotationRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_set_rotation(&req.key_id, Some(req.rotation_period_in_days))
-    }
-    fn disable_key_rotation(&self, req: &DisableKeyRotationRequest) -> Result<EmptyResponse, KmsError> {
-        self.op_set_rotation(&req.key_id, None)
-    }
-    fn get_key_rotation_status(
-        &self,
-        req: &GetKeyRotationStatusRequest,
-    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        self.op_get_key_rotation_status(req)
-    }
-    fn rotate_key_on_demand(
-        &self,
-        req: &RotateKeyOnDemandRequest,
-    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
-        self.op_rotate_key_on_demand(req)
-    }
-    fn encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
-        self.op_encrypt(req)
-    }
-    fn decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
-        self.op_decrypt(req)
-    }
-    fn re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
-        self.op_re_encrypt(req)
-    }
-    fn generate_data_key(&self, req: &GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError> {
-        self.op_generate_data_key(req, "GenerateDataKey")
-    }
-    fn generate_data_key_without_plaintext(
-        &self,
-        req: &GenerateDataKeyWithoutPlaintextRequest,
-    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
-        let r = self.op_generate_data_key(req, "GenerateDataKeyWithoutPlaintext")?;
-        Ok(GenerateDataKeyWithoutPlaintextResponse {
-            ciphertext_blob: r.ciphertext_blob,
-            key_id: r.key_id,
-        })
-    }
-    fn generate_random(&self, req: &GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
-        self.op_generate_random(req)
-    }
-    fn get_public_key(&self, req: &GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError> {
-        self.op_get_public_key(req)
-    }
 }

@@ -1,8 +1,13 @@
 //! KMS errors, named as AWS KMS names them.
+//!
+//! The KMS core's error stands on its own: it names no other layer of the
+//! crate, so the core can be served (or replaced by a remote service) behind
+//! the [`super::Kms`] trait. The library error wraps it, and classes it by its
+//! AWS name ([`crate::ErrorKind`]'s `From<&KmsError>`).
 
 use std::fmt;
 
-use crate::error::ErrorKind;
+use crate::crypto::CryptoError;
 
 /// The AWS error names the KMS core returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,16 +100,13 @@ impl KmsError {
             "The ciphertext is invalid, was tampered with, or its encryption context does not match.",
         )
     }
+}
 
-    /// How the CLI classifies this error.
-    pub fn error_kind(&self) -> ErrorKind {
-        match self.kind {
-            KmsErrorKind::InvalidCiphertextException | KmsErrorKind::IncorrectKeyException => {
-                ErrorKind::Integrity
-            }
-            KmsErrorKind::ValidationException => ErrorKind::Usage,
-            _ => ErrorKind::KeyService,
-        }
+impl From<CryptoError> for KmsError {
+    /// A failure of the cryptography under the service is the service's own
+    /// failure, as AWS reports it: `KMSInternalException`.
+    fn from(e: CryptoError) -> Self {
+        KmsError::internal(e.to_string())
     }
 }
 

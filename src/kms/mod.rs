@@ -1,7 +1,7 @@
 //! The KMS core: a local key service with AWS KMS semantics.
 //!
 //! [`Kms`] is the service's interface, one method per AWS KMS operation with
-//! typed requests and responses shaped like the AWS JSON API ([`types`]), and
+//! typed requests and responses shaped like the AWS JSON API, and
 //! free of storage details so that the same types can be served over HTTP.
 //! [`KmsCore`] implements it over a SQLite key store.
 //!
@@ -22,6 +22,7 @@
 //! the configured partition, region and account ([`KmsConfig`]).
 
 mod admin;
+mod b64;
 mod blob;
 mod config;
 mod core;
@@ -31,8 +32,10 @@ mod ids;
 mod ops;
 mod rootkey;
 mod rsa;
+mod service;
+mod specs;
 mod store;
-pub mod types;
+mod types;
 
 pub use self::core::{KmsCore, DB_FILE};
 pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
@@ -43,7 +46,19 @@ pub use config::{
 pub use error::{KmsError, KmsErrorKind};
 pub use ids::Arn;
 pub use ops::{MAX_CIPHERTEXT_BLOB, MAX_NUMBER_OF_BYTES, MAX_PLAINTEXT};
-pub use types::*;
+pub use specs::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage};
+pub use types::{
+    AliasListEntry, CancelKeyDeletionRequest, CancelKeyDeletionResponse, CreateAliasRequest,
+    CreateKeyRequest, CreateKeyResponse, DecryptRequest, DecryptResponse, DeleteAliasRequest,
+    DescribeKeyRequest, DescribeKeyResponse, DisableKeyRequest, DisableKeyRotationRequest, EmptyResponse,
+    EnableKeyRequest, EnableKeyRotationRequest, EncryptRequest, EncryptResponse, EncryptionContext,
+    GenerateDataKeyRequest, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextRequest,
+    GenerateDataKeyWithoutPlaintextResponse, GenerateRandomRequest, GenerateRandomResponse,
+    GetKeyRotationStatusRequest, GetKeyRotationStatusResponse, GetPublicKeyRequest, GetPublicKeyResponse,
+    KeyIdRequest, KeyIdResponse, KeyListEntry, KeyMetadata, ListAliasesRequest, ListAliasesResponse,
+    ListKeysRequest, ListKeysResponse, ReEncryptRequest, ReEncryptResponse, RotateKeyOnDemandRequest,
+    RotateKeyOnDemandResponse, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse, UpdateAliasRequest,
+};
 
 /// The alias of the CLI's default key, created on first use.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/envelope-default";

@@ -10,11 +10,11 @@ use rusqlite::Connection;
 
 use super::core::{check_len, check_range, KmsCore};
 use super::error::{KmsError, KmsErrorKind};
+use super::specs::*;
 use super::store::KeyRow;
 use super::types::*;
 use super::{blob, rsa};
 use crate::crypto::{random_secret, Secret};
-use crate::format::context::EncryptionContext;
 
 /// AWS's bound on Encrypt's plaintext.
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -189,7 +189,7 @@ impl KmsCore {
         Ok((self.arn(&row.key_id), plaintext))
     }
 
-    pub(crate) fn op_encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub(super) fn op_encrypt(&self, req: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
         check_len("plaintext", req.plaintext.len(), 1, MAX_PLAINTEXT)?;
         let alg = req
             .encryption_algorithm
@@ -203,7 +203,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub(super) fn op_decrypt(&self, req: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
         let alg = req
             .encryption_algorithm
             .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
@@ -221,7 +221,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
+    pub(super) fn op_re_encrypt(&self, req: &ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
         let source_alg = req
             .source_encryption_algorithm
             .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
@@ -252,7 +252,7 @@ impl KmsCore {
     }
 
     /// GenerateDataKey; GenerateDataKeyWithoutPlaintext drops the plaintext.
-    pub(crate) fn op_generate_data_key(
+    pub(super) fn op_generate_data_key(
         &self,
         req: &GenerateDataKeyRequest,
         op: &str,
@@ -288,7 +288,7 @@ impl KmsCore {
             }
             self.encryption_material(c, row, alg)
         })?;
-        let plaintext = random_secret(len).map_err(|e| KmsError::internal(e.to_string()))?;
+        let plaintext = random_secret(len)?;
         let ciphertext_blob = self.seal_with(&row, &material, alg, &req.encryption_context, &plaintext)?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob,
@@ -297,7 +297,7 @@ impl KmsCore {
         })
     }
 
-    pub(crate) fn op_generate_random(
+    pub(super) fn op_generate_random(
         &self,
         req: &GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
@@ -306,11 +306,11 @@ impl KmsCore {
             .ok_or_else(|| KmsError::validation("NumberOfBytes is required."))?;
         check_range("numberOfBytes", n.into(), 1, MAX_NUMBER_OF_BYTES.into())?;
         Ok(GenerateRandomResponse {
-            plaintext: random_secret(n as usize).map_err(|e| KmsError::internal(e.to_string()))?,
+            plaintext: random_secret(n as usize)?,
         })
     }
 
-    pub(crate) fn op_get_public_key(
+    pub(super) fn op_get_public_key(
         &self,
         req: &GetPublicKeyRequest,
     ) -> Result<GetPublicKeyResponse, KmsError> {

@@ -17,17 +17,16 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use argon2::{Algorithm, Argon2, Params, Version};
-use aws_lc_rs::hmac;
 use rusqlite::{Connection, TransactionBehavior};
 use zeroize::Zeroizing;
 
 use super::error::{KmsError, KmsErrorKind};
 use super::files;
 use super::store::{self, db};
-use crate::crypto::aead::AesGcm;
+use crate::crypto::aead::{AesGcm, IV_LEN, TAG_LEN};
+use crate::crypto::hmac::{self, Digest};
+use crate::crypto::password::{argon2id, Argon2Cost};
 use crate::crypto::{ct_eq, fill_random, random_secret, Secret};
-use crate::format::suite::{IV_LEN, TAG_LEN};
 
 /// File name of the root key in key-file mode.
 pub(crate) const KEY_FILE: &str = "root.key";
@@ -60,7 +59,7 @@ pub(crate) struct RootKey {
 impl RootKey {
     fn new(key: &[u8]) -> Result<RootKey, KmsError> {
         Ok(RootKey {
-            gcm: AesGcm::new(key).map_err(|e| KmsError::internal(e.to_string()))?,
+            gcm: AesGcm::new(key)?,
         })
     }
 
@@ -76,12 +75,9 @@ impl RootKey {
         material: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
         let mut iv = [0u8; IV_LEN];
-        fill_random(&mut iv).map_err(|e| KmsError::internal(e.to_string()))?;
+        fill_random(&mut iv)?;
         let mut body = material.to_vec();
-        let tag = self
-            .gcm
-            .seal(&iv, &Self::token_aad(key_id, version), &mut body)
-            .map_err(|e| KmsError::internal(e.to_string()))?;
+        let tag = self.gcm.seal(&iv, &Self::token_aad(key_id, version), &mut body)?;
         Ok([&iv[..], &body, &tag].concat())
     }
 
@@ -109,19 +105,16 @@ impl RootKey {
 }
 
 fn verifier(root: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, root), VERIFIER_LABEL)
-        .as_ref()
-        .to_vec()
+    hmac::sign(Digest::Sha256, root, &[VERIFIER_LABEL])
 }
 
 fn derive(passphrase: &[u8], salt: &[u8], (m, t, p): (u32, u32, u32)) -> Result<Secret, KmsError> {
-    let params = Params::new(m, t, p, Some(ROOT_LEN))
-        .map_err(|e| KmsError::internal(format!("bad Argon2id parameters: {e}")))?;
-    let mut out = Zeroizing::new(vec![0u8; ROOT_LEN]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase, salt, &mut out)
-        .map_err(|e| KmsError::internal(format!("Argon2id failed: {e}")))?;
-    Ok(out)
+    let cost = Argon2Cost {
+        memory_kib: m,
+        passes: t,
+        lanes: p,
+    };
+    Ok(argon2id(passphrase, salt, cost, ROOT_LEN)?)
 }
 
 fn encode_params((m, t, p): (u32, u32, u32)) -> Vec<u8> {
@@ -159,7 +152,7 @@ fn read_key_file(path: &Path) -> Result<Option<Secret>, KmsError> {
 /// Writes a fresh root key file atomically (temporary file, then rename).
 fn create_key_file(dir: &Path) -> Result<Secret, KmsError> {
     let path = dir.join(KEY_FILE);
-    let key = random_secret(ROOT_LEN).map_err(|e| KmsError::internal(e.to_string()))?;
+    let key = random_secret(ROOT_LEN)?;
     let tmp = dir.join(format!("{KEY_FILE}.tmp-{}", std::process::id()));
     let write = || -> io::Result<()> {
         let mut f = files::private_file(&tmp)?;
@@ -194,7 +187,7 @@ pub(crate) fn unlock(
         let root = match passphrase {
             Some(p) => {
                 let mut salt = [0u8; SALT_LEN];
-                fill_random(&mut salt).map_err(|e| KmsError::internal(e.to_string()))?;
+                fill_random(&mut salt)?;
                 let root = derive(p, &salt, ARGON2_PARAMS)?;
                 store::meta_set(&tx, META_SALT, &salt)?;
                 store::meta_set(&tx, META_PARAMS, &encode_params(ARGON2_PARAMS))?;

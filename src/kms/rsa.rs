@@ -1,40 +1,30 @@
-//! RSA key pairs of asymmetric KMS keys: generation and RSAES-OAEP, all from aws-lc-rs.
+//! RSA key pairs of asymmetric KMS keys: generation and RSAES-OAEP, through
+//! the crypto layer.
 //!
 //! As in AWS KMS, an RSA ciphertext is the bare OAEP output (no header), so
-//! Decrypt needs the KeyId and the algorithm.
-
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
-use aws_lc_rs::rsa::{
-    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
-};
-use zeroize::Zeroizing;
+//! Decrypt needs the KeyId and the algorithm. This module maps the KMS
+//! vocabulary (key specs, encryption algorithms) onto [`crate::crypto::rsa`].
 
 use super::error::KmsError;
-use super::types::{EncryptionAlgorithmSpec, KeySpec};
-use crate::crypto::Secret;
+use super::specs::{EncryptionAlgorithmSpec, KeySpec};
+use crate::crypto::rsa::{self, RsaPadding, RsaPrivateKey, RsaPublicKey};
+use crate::crypto::{CryptoError, Secret};
 
 /// A new key pair: the private key as PKCS#8 DER and the public key as
 /// SubjectPublicKeyInfo DER.
 pub(crate) fn generate(spec: KeySpec) -> Result<(Secret, Vec<u8>), KmsError> {
-    let size = match spec {
-        KeySpec::Rsa2048 => KeySize::Rsa2048,
-        KeySpec::Rsa3072 => KeySize::Rsa3072,
-        KeySpec::Rsa4096 => KeySize::Rsa4096,
-        KeySpec::SymmetricDefault => return Err(KmsError::internal("not an RSA key spec")),
-    };
-    let failed = |_| KmsError::internal("RSA key generation failed");
-    let private = PrivateDecryptingKey::generate(size).map_err(failed)?;
-    let pkcs8: Pkcs8V1Der<'static> = private.as_der().map_err(failed)?;
-    let spki: PublicKeyX509Der<'static> = private.public_key().as_der().map_err(failed)?;
-    Ok((Zeroizing::new(pkcs8.as_ref().to_vec()), spki.as_ref().to_vec()))
+    let bits = spec
+        .rsa_modulus_len()
+        .ok_or_else(|| KmsError::internal("not an RSA key spec"))?
+        * 8;
+    rsa::generate_key_pair(bits).map_err(|_| KmsError::internal("RSA key generation failed"))
 }
 
-fn oaep(alg: EncryptionAlgorithmSpec) -> Option<&'static OaepAlgorithm> {
+fn padding(alg: EncryptionAlgorithmSpec) -> Result<RsaPadding, KmsError> {
     match alg {
-        EncryptionAlgorithmSpec::RsaesOaepSha1 => Some(&OAEP_SHA1_MGF1SHA1),
-        EncryptionAlgorithmSpec::RsaesOaepSha256 => Some(&OAEP_SHA256_MGF1SHA256),
-        EncryptionAlgorithmSpec::SymmetricDefault => None,
+        EncryptionAlgorithmSpec::RsaesOaepSha1 => Ok(RsaPadding::OaepSha1),
+        EncryptionAlgorithmSpec::RsaesOaepSha256 => Ok(RsaPadding::OaepSha256),
+        EncryptionAlgorithmSpec::SymmetricDefault => Err(KmsError::internal("not an RSA algorithm")),
     }
 }
 
@@ -54,14 +44,9 @@ pub(crate) fn encrypt(
     alg: EncryptionAlgorithmSpec,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let failed = |_| KmsError::internal("RSA-OAEP encryption failed");
-    let alg = oaep(alg).ok_or_else(|| KmsError::internal("not an RSA algorithm"))?;
-    let key = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(spki).map_err(failed_key)?)
-        .map_err(failed)?;
-    let mut out = vec![0u8; key.ciphertext_size()];
-    let n = key.encrypt(alg, plaintext, &mut out, None).map_err(failed)?.len();
-    out.truncate(n);
-    Ok(out)
+    let key = RsaPublicKey::from_der(spki, padding(alg)?).map_err(stored_key)?;
+    key.encrypt(plaintext)
+        .map_err(|_| KmsError::internal("RSA-OAEP encryption failed"))
 }
 
 /// Decrypts with the private key (PKCS#8 DER); InvalidCiphertextException if OAEP fails.
@@ -70,39 +55,28 @@ pub(crate) fn decrypt(
     alg: EncryptionAlgorithmSpec,
     ciphertext: &[u8],
 ) -> Result<Secret, KmsError> {
-    let alg = oaep(alg).ok_or_else(|| KmsError::internal("not an RSA algorithm"))?;
-    let key = OaepPrivateDecryptingKey::new(PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(failed_key)?)
-        .map_err(|_| KmsError::internal("RSA key setup failed"))?;
-    if ciphertext.len() != key.key_size_bytes() {
+    let key = RsaPrivateKey::from_pkcs8_der(pkcs8, padding(alg)?).map_err(stored_key)?;
+    if ciphertext.len() != key.bits().div_ceil(8) {
         return Err(KmsError::invalid_ciphertext());
     }
-    let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
-    let n = key
-        .decrypt(alg, ciphertext, &mut out, None)
-        .map_err(|_| KmsError::invalid_ciphertext())?
-        .len();
-    out.truncate(n);
-    Ok(out)
+    key.decrypt(ciphertext).ok_or_else(KmsError::invalid_ciphertext)
 }
 
-fn failed_key(_: aws_lc_rs::error::KeyRejected) -> KmsError {
-    KmsError::internal("stored RSA key material is not valid")
+/// A stored key that does not load: the store is corrupt, or a bug.
+fn stored_key(e: CryptoError) -> KmsError {
+    match e {
+        CryptoError::Key(_) => KmsError::internal("stored RSA key material is not valid"),
+        e => e.into(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn public_of(pkcs8: &[u8]) -> Vec<u8> {
-        let k = PrivateDecryptingKey::from_pkcs8(pkcs8).unwrap();
-        let d: PublicKeyX509Der<'static> = k.public_key().as_der().unwrap();
-        d.as_ref().to_vec()
-    }
-
     #[test]
     fn rsa_2048_round_trip_and_limits() {
         let (private, public) = generate(KeySpec::Rsa2048).unwrap();
-        assert_eq!(public_of(&private), public);
         for (alg, max) in [
             (EncryptionAlgorithmSpec::RsaesOaepSha1, 214),
             (EncryptionAlgorithmSpec::RsaesOaepSha256, 190),

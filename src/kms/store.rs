@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::KmsError;
-use super::types::{KeySpec, KeyState, KeyUsage};
+use super::specs::{KeySpec, KeyState, KeyUsage};
 
 /// Maps a SQLite failure to KMSInternalException.
 pub(crate) fn db(e: rusqlite::Error) -> KmsError {

@@ -8,9 +8,9 @@
 
 use zeroize::Zeroizing;
 
-use super::frame::FrameCipher;
-use super::materials::prepare_decrypt;
-use super::materials::DecryptSetup;
+use super::content_cipher::ContentCipher;
+use super::setup::prepare_decrypt;
+use super::setup::DecryptSetup;
 use super::DecryptOptions;
 use crate::crypto::signature;
 use crate::error::{Error, Part, Result};
@@ -32,7 +32,7 @@ enum State {
 
 /// What [`Decryptor::hand_over`] lends out for the body.
 pub(super) struct BodyHandOver<'a> {
-    pub cipher: &'a FrameCipher,
+    pub cipher: &'a ContentCipher,
     pub frame_length: u32,
     pub next_seq: u32,
     pub hasher: Option<signature::Hasher>,
@@ -150,7 +150,7 @@ impl<'k> Decryptor<'k> {
     /// reader (the parallel pipeline) that needs to know where it begins.
     pub(super) fn read_header(&mut self, data: &[u8]) -> Result<Option<usize>> {
         if !matches!(self.state, State::Header) || !self.buf.is_empty() {
-            return Err(Error::Crypto("read_header after the header"));
+            return Err(Error::Unreachable("read_header after the header"));
         }
         let n = self.step_header(data)?;
         if let Some(n) = n {
@@ -160,7 +160,7 @@ impl<'k> Decryptor<'k> {
     }
 
     /// Hands the framed body over to a caller that opens whole regular frames
-    /// itself (the parallel pipeline): the frame cipher, the frame length, the
+    /// itself (the parallel pipeline): the content cipher, the frame length, the
     /// next sequence number and the signature hash, which the caller feeds
     /// every byte it consumes. `None` unless the decryptor stands at a frame
     /// boundary of a framed body with nothing buffered.
@@ -281,7 +281,7 @@ impl<'k> Decryptor<'k> {
         let setup = self
             .setup
             .as_ref()
-            .ok_or(Error::Crypto("decryptor has no keys"))?;
+            .ok_or(Error::Unreachable("decryptor has no keys"))?;
         if hold {
             setup
                 .cipher
@@ -323,7 +323,7 @@ impl<'k> Decryptor<'k> {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>> {
         // The limit check in the header parse bounds this below usize::MAX.
-        let n = (nh.content_len as usize).saturating_add(crate::format::suite::TAG_LEN);
+        let n = (nh.content_len as usize).saturating_add(crate::suite::TAG_LEN);
         if rest.len() < n {
             return Ok(self.wait(rest.len(), n - rest.len()));
         }
@@ -332,7 +332,7 @@ impl<'k> Decryptor<'k> {
         let setup = self
             .setup
             .as_ref()
-            .ok_or(Error::Crypto("decryptor has no keys"))?;
+            .ok_or(Error::Unreachable("decryptor has no keys"))?;
         let target: &mut Vec<u8> = if signed { &mut self.held } else { out };
         setup
             .cipher
@@ -352,7 +352,7 @@ impl<'k> Decryptor<'k> {
                 let verifier = setup.and_then(|s| Some((s.hasher.take()?, s.public_point.take()?)));
                 match (suite, verifier) {
                     (Some(alg), Some((hasher, point))) => signature::verify(alg, &point, hasher, &sig)?,
-                    _ => return Err(Error::Crypto("footer without a signature setup")),
+                    _ => return Err(Error::Unreachable("footer without a signature setup")),
                 }
                 crate::crypto::reserve_wiping(out, self.held.len());
                 out.extend_from_slice(&self.held);

@@ -2,11 +2,11 @@
 
 use zeroize::Zeroizing;
 
-use super::frame::FrameCipher;
-use super::materials::{prepare_encrypt, EncryptSetup};
+use super::content_cipher::ContentCipher;
+use super::setup::{prepare_encrypt, EncryptSetup};
 use super::EncryptOptions;
 use crate::crypto::signature::{Hasher, Signer};
-use crate::error::{Error, Result};
+use crate::error::{ApiMisuse, Error, Result};
 use crate::format::body::write_footer;
 use crate::format::header::Header;
 use crate::keyring::Keyring;
@@ -19,7 +19,7 @@ use crate::keyring::Keyring;
 /// an empty final frame: no read-ahead is needed, and every ESDK (including
 /// Python 3.x, which rejects a full final frame) reads the result.
 pub struct Encryptor {
-    cipher: FrameCipher,
+    cipher: ContentCipher,
     header: Header,
     frame_len: usize,
     next_seq: u32,
@@ -69,8 +69,8 @@ impl Encryptor {
         &self.header
     }
 
-    /// The frame cipher, for callers that seal frames themselves (the parallel pipeline).
-    pub fn cipher(&self) -> &FrameCipher {
+    /// The content cipher, for callers that seal frames themselves (the parallel pipeline).
+    pub(super) fn cipher(&self) -> &ContentCipher {
         &self.cipher
     }
 
@@ -132,7 +132,7 @@ impl Encryptor {
     /// The first call also writes the header.
     pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
-            return Err(Error::Config("update after finish".into()));
+            return Err(ApiMisuse::UpdateAfterFinish.into());
         }
         self.write_header(out);
         if !self.pending.is_empty() {
@@ -161,7 +161,7 @@ impl Encryptor {
     /// for signing suites, the footer.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
-            return Err(Error::Config("finish called twice".into()));
+            return Err(ApiMisuse::FinishTwice.into());
         }
         self.write_header(out);
         self.finished = true;
@@ -175,7 +175,7 @@ impl Encryptor {
             let h = self
                 .hasher
                 .take()
-                .ok_or(Error::Crypto("the signature hash was not handed back"))?;
+                .ok_or(Error::Unreachable("the signature hash was not handed back"))?;
             let sig = signer.sign(h)?;
             write_footer(out, &sig)?;
         }

@@ -5,34 +5,35 @@
 //! append to a `Vec<u8>`. On top of it sit the `std::io` adapters
 //! ([`EncryptingWriter`], [`DecryptingReader`], [`encrypt_stream`],
 //! [`decrypt_stream`]) and one-shot helpers for byte slices ([`encrypt`],
-//! [`decrypt`]). Each frame is sealed and opened by [`FrameCipher`], a pure
+//! [`decrypt`]). Each frame is sealed and opened by one per-message cipher, a pure
 //! function of key, message id, sequence number and bytes, so
 //! [`encrypt_stream_parallel`] and [`decrypt_stream_parallel`] spread the
 //! frames of large inputs over several threads and hash beside them, writing
 //! the same bytes.
 
+mod authenticated_header;
+pub(crate) mod content_cipher;
 mod decryptor;
 mod encryptor;
-mod frame;
 mod io;
-mod materials;
 mod parallel;
 mod pipeline;
+mod setup;
 
+pub use authenticated_header::AuthenticatedHeader;
 pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
-pub use frame::FrameCipher;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
-pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel, Decryption};
+pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel};
 
 use zeroize::Zeroizing;
 
-use crate::error::Result;
+use crate::error::{Error, Part, Result};
 use crate::format::context::EncryptionContext;
 use crate::format::header::Header;
-use crate::format::suite::{AlgorithmSuite, CommitmentPolicy};
 use crate::format::Limits;
 use crate::keyring::Keyring;
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 
 /// The default frame length: 64 KiB.
 pub const DEFAULT_FRAME_LENGTH: u32 = 65536;
@@ -85,17 +86,17 @@ pub struct DecryptOptions {
     pub limits: Limits,
 }
 
-/// A decrypted message.
-pub struct Decrypted {
+/// A decrypted message: what the one-shot [`decrypt`] returns.
+pub struct DecryptedMessage {
     /// The plaintext.
     pub plaintext: Vec<u8>,
     /// The authenticated header.
     pub header: Header,
 }
 
-impl std::fmt::Debug for Decrypted {
+impl std::fmt::Debug for DecryptedMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decrypted")
+        f.debug_struct("DecryptedMessage")
             .field("plaintext_len", &self.plaintext.len())
             .field("header", &self.header)
             .finish()
@@ -114,16 +115,13 @@ pub fn encrypt(keyring: &dyn Keyring, opts: &EncryptOptions, plaintext: &[u8]) -
 
 /// Decrypts a complete message. Nothing is returned unless every check,
 /// signature included, has passed.
-pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> Result<Decrypted> {
+pub fn decrypt(keyring: &dyn Keyring, opts: &DecryptOptions, message: &[u8]) -> Result<DecryptedMessage> {
     let mut dec = Decryptor::new(keyring, opts.clone());
     let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
     dec.update(message, &mut out)?;
     dec.finish()?;
-    let header = dec
-        .header()
-        .cloned()
-        .ok_or(crate::Error::Truncated(crate::error::Part::Header))?;
-    Ok(Decrypted {
+    let header = dec.header().cloned().ok_or(Error::Truncated(Part::Header))?;
+    Ok(DecryptedMessage {
         plaintext: std::mem::take(&mut *out),
         header,
     })

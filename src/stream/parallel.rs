@@ -15,16 +15,17 @@ use std::io::{Read, Write};
 
 use zeroize::Zeroizing;
 
-use super::frame::{sealed_frame_len, FrameCipher};
+use super::content_cipher::{sealed_frame_len, ContentCipher};
 use super::io::{decrypt_to_end, emit, encrypt_to_end, read_full, Counts, IO_CHUNK};
 use super::pipeline::{self, Batch, Job};
+use super::AuthenticatedHeader;
 use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, StreamSummary};
 use crate::error::{Error, Part, Result};
 use crate::format::body::{parse_frame_header, BlockKind, REGULAR_FRAME_HEADER_LEN};
 use crate::format::header::{ContentType, Header};
-use crate::format::suite::IV_LEN;
 use crate::format::Parsed;
 use crate::keyring::Keyring;
+use crate::suite::IV_LEN;
 
 /// Plaintext bytes per batch, rounded up to whole frames: every read and
 /// write is at least this large. Small enough that the batches in flight
@@ -98,7 +99,8 @@ pub fn encrypt_stream_parallel(
 /// [`decrypt_stream`](super::decrypt_stream), with `threads` threads opening
 /// frames. The release rules are the same: a batch of frames is written only
 /// once every frame in it has verified, the final frame of a signed message
-/// only after the signature. See [`Decryption`] to inspect the header first.
+/// only after the signature. See [`AuthenticatedHeader`] to inspect the
+/// header first.
 pub fn decrypt_stream_parallel(
     keyring: &dyn Keyring,
     opts: &DecryptOptions,
@@ -106,7 +108,7 @@ pub fn decrypt_stream_parallel(
     writer: impl Write + Send,
     threads: usize,
 ) -> Result<StreamSummary> {
-    Decryption::start(keyring, opts, reader)?.decrypt_to(writer, threads)
+    AuthenticatedHeader::read(keyring, opts, reader)?.decrypt_body_to(writer, threads)
 }
 
 /// Encrypts with a prepared encryptor (tests build two identical ones).
@@ -144,7 +146,7 @@ pub(crate) fn encrypt_with(
     out.clear();
     let (mut next_seq, hasher) = enc
         .hand_over(&mut out)
-        .ok_or(Error::Crypto("the encryptor stopped between frames"))?;
+        .ok_or(Error::Unreachable("the encryptor stopped between frames"))?;
     emit(&mut writer, &out, &mut counts)?;
     let mut tail = Zeroizing::new(Vec::new());
     let mut bytes_in = 0u64;
@@ -209,7 +211,7 @@ pub(crate) fn encrypt_with(
 
 /// Seals regular frames: plaintext in, sealed frames out.
 struct Seal<'a> {
-    cipher: &'a FrameCipher,
+    cipher: &'a ContentCipher,
     frame_len: usize,
 }
 
@@ -235,7 +237,7 @@ impl Job for Seal<'_> {
 
 /// Opens regular frames: sealed frames in, plaintext out.
 struct Open<'a> {
-    cipher: &'a FrameCipher,
+    cipher: &'a ContentCipher,
     frame_len: usize,
 }
 
@@ -263,73 +265,20 @@ impl Job for Open<'_> {
     }
 }
 
-/// A message whose header has been read and authenticated, its body not yet:
-/// look at [`Decryption::header`] (to check the encryption context, say)
-/// before [`Decryption::decrypt_to`] writes any plaintext.
-pub struct Decryption<'k, R: Read> {
-    dec: Decryptor<'k>,
-    header: Header,
-    reader: R,
+/// The body of a message whose header has been read and authenticated
+/// ([`AuthenticatedHeader`]), decrypted by the pipeline.
+pub(super) struct Body<'k, R: Read> {
+    pub dec: Decryptor<'k>,
+    pub header: Header,
+    pub reader: R,
     /// Bytes read after the header.
-    rest: Vec<u8>,
+    pub rest: Vec<u8>,
     /// Whether `reader` has ended.
-    eof: bool,
+    pub eof: bool,
 }
 
-impl<R: Read> std::fmt::Debug for Decryption<'_, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decryption")
-            .field("header", &self.header)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'k, R: Read> Decryption<'k, R> {
-    /// Reads the header from `reader`, gets the data key from `keyring` and
-    /// authenticates the header. Reads ahead up to 1 MiB.
-    pub fn start(keyring: &'k dyn Keyring, opts: &DecryptOptions, mut reader: R) -> Result<Self> {
-        let mut dec = Decryptor::new(keyring, opts.clone());
-        let mut buf = vec![0u8; IO_CHUNK];
-        let mut filled = 0;
-        loop {
-            filled += read_full(&mut reader, &mut buf[filled..])?;
-            let eof = filled < buf.len();
-            if let Some(header_len) = dec.read_header(&buf[..filled])? {
-                buf.truncate(filled);
-                buf.drain(..header_len);
-                let header = dec
-                    .header()
-                    .cloned()
-                    .ok_or(Error::Crypto("header read but not kept"))?;
-                return Ok(Decryption {
-                    dec,
-                    header,
-                    reader,
-                    rest: buf,
-                    eof,
-                });
-            }
-            if eof {
-                return Err(Error::Truncated(Part::Header));
-            }
-            // A header longer than what was read (many data keys): read more.
-            buf.resize(buf.len() + IO_CHUNK, 0);
-        }
-    }
-
-    /// The authenticated header.
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// Decrypts the body into `writer` with `threads` threads opening frames
-    /// (see [`decrypt_stream_parallel`]) and checks that the message ends
-    /// where it should.
-    pub fn decrypt_to(self, writer: impl Write + Send, threads: usize) -> Result<StreamSummary> {
-        self.decrypt_with(writer, Tuning::for_threads(threads))
-    }
-
-    pub(crate) fn decrypt_with(
+impl<R: Read> Body<'_, R> {
+    pub(super) fn decrypt_with(
         mut self,
         mut writer: impl Write + Send,
         tuning: Tuning,
@@ -498,7 +447,7 @@ impl<'k, R: Read> Decryption<'k, R> {
                         }
                         Ok(_) if rest.is_empty() => break true,
                         Ok(_) => {
-                            b.error = Some(Error::Crypto("a batch ended inside a frame"));
+                            b.error = Some(Error::Unreachable("a batch ended inside a frame"));
                             break false;
                         }
                     }

@@ -6,8 +6,8 @@
 
 use std::io::{self, Read, Write};
 
-use super::materials::prepare_encrypt_with_id;
 use super::parallel::{encrypt_with, Tuning};
+use super::setup::prepare_encrypt_with_id;
 use super::tests::{allow_all, enc_opts, pattern, FixedKey};
 use super::*;
 use crate::crypto::fill_random;
@@ -60,9 +60,9 @@ fn parallel_encrypt(enc: Encryptor, pt: &[u8], t: Tuning) -> Vec<u8> {
     out
 }
 
-fn parallel_decrypt(k: &dyn Keyring, ct: &[u8], t: Tuning) -> (crate::Result<StreamSummary>, Vec<u8>) {
+fn parallel_decrypt(k: &dyn Keyring, ct: &[u8], t: Tuning) -> (crate::error::Result<StreamSummary>, Vec<u8>) {
     let mut out = Vec::new();
-    let r = Decryption::start(k, &allow_all(), ct).and_then(|d| d.decrypt_with(&mut out, t));
+    let r = AuthenticatedHeader::read(k, &allow_all(), ct).and_then(|d| d.decrypt_with(&mut out, t));
     (r, out)
 }
 
@@ -291,12 +291,12 @@ fn io_errors_stop_the_pipeline() {
         assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
 
         let mut out = Vec::new();
-        let r = Decryption::start(&k, &allow_all(), FailingReader(&ct[..ct.len() / 2]))
+        let r = AuthenticatedHeader::read(&k, &allow_all(), FailingReader(&ct[..ct.len() / 2]))
             .and_then(|d| d.decrypt_with(&mut out, t));
         assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
         assert!(pt.starts_with(&out));
-        let r =
-            Decryption::start(&k, &allow_all(), &ct[..]).and_then(|d| d.decrypt_with(FailingWriter(3000), t));
+        let r = AuthenticatedHeader::read(&k, &allow_all(), &ct[..])
+            .and_then(|d| d.decrypt_with(FailingWriter(3000), t));
         assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
     }
 }
@@ -323,10 +323,10 @@ fn public_functions_round_trip_large_and_small_inputs() {
             } else {
                 assert_eq!(ct.len(), framed, "{suite}: framing");
             }
-            let d = Decryption::start(&k, &allow_all(), &ct[..]).unwrap();
+            let d = AuthenticatedHeader::read(&k, &allow_all(), &ct[..]).unwrap();
             assert_eq!(d.header().message_id, s.header.message_id);
             let mut out = Vec::new();
-            let back = d.decrypt_to(&mut out, threads).unwrap();
+            let back = d.decrypt_body_to(&mut out, threads).unwrap();
             assert_eq!(out, pt, "{suite} size {size} threads {threads}");
             assert_eq!(back.bytes_in, ct.len() as u64);
             assert_eq!(decrypt(&k, &allow_all(), &ct).unwrap().plaintext, pt);
@@ -378,7 +378,7 @@ fn python_messages_decrypt_in_the_pipeline_as_in_the_engine() {
         for (workers, per_batch) in [(1, 1), (3, 2)] {
             let fl = (c["frame_length"].as_u64().unwrap() as usize).max(1);
             let mut out = Vec::new();
-            let got = Decryption::start(&ring, &opts, &message[..])
+            let got = AuthenticatedHeader::read(&ring, &opts, &message[..])
                 .and_then(|p| p.decrypt_with(&mut out, tuning(workers, per_batch * fl)));
             let name = c["name"].as_str().unwrap();
             match (&want, got) {

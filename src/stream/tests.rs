@@ -10,7 +10,7 @@ use crate::keyring::{DecryptionMaterials, EncryptionMaterials};
 pub(super) struct FixedKey(pub(super) u8);
 
 impl Keyring for FixedKey {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials) -> crate::Result<()> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials) -> crate::error::Result<()> {
         m.plaintext_data_key = Some(Secret::new(vec![self.0; m.suite.key_len]));
         m.encrypted_data_keys.push(EncryptedDataKey {
             provider_id: "fixed".into(),
@@ -20,7 +20,7 @@ impl Keyring for FixedKey {
         Ok(())
     }
 
-    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> crate::Result<()> {
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[EncryptedDataKey]) -> crate::error::Result<()> {
         if edks.iter().any(|e| e.provider_id == "fixed") {
             m.plaintext_data_key = Some(Secret::new(vec![self.0; m.suite.key_len]));
             Ok(())

@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use envelope::format::edk::EncryptedDataKey;
-use envelope::format::header::{ContentType, Header};
+use envelope::format::{ContentType, EncryptedDataKey, Header};
 use envelope::EncryptionContext;
 use serde::Serialize;
 

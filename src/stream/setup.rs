@@ -7,28 +7,28 @@
 
 use base64::Engine as _;
 
-use super::frame::FrameCipher;
+use super::content_cipher::ContentCipher;
 use super::{DecryptOptions, EncryptOptions};
-use crate::crypto::kdf;
+use crate::crypto::hkdf;
 use crate::crypto::signature::{Hasher, Signer};
 use crate::crypto::{ct_eq, fill_random};
-use crate::error::{Error, Result};
+use crate::error::{ApiMisuse, Error, Result};
 use crate::format::context::{self, EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
 use crate::format::header::{self, ContentType, Header};
-use crate::format::suite::{AlgorithmSuite, IV_LEN};
 use crate::format::MAX_FRAME_LENGTH;
 use crate::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+use crate::suite::{AlgorithmSuite, IV_LEN};
 
 /// Everything the encryptor needs once the header is written.
 pub(crate) struct EncryptSetup {
     pub header: Header,
-    pub cipher: FrameCipher,
+    pub cipher: ContentCipher,
     pub signer: Option<(Signer, Hasher)>,
 }
 
 /// Everything the decryptor needs once the header has verified.
 pub(crate) struct DecryptSetup {
-    pub cipher: FrameCipher,
+    pub cipher: ContentCipher,
     /// The signature hash, already fed the header (signing suites only).
     pub hasher: Option<Hasher>,
     /// The signer's public point (signing suites only).
@@ -116,7 +116,14 @@ pub(crate) fn prepare_encrypt_with_id(
     let data_key = m
         .plaintext_data_key
         .as_ref()
-        .ok_or_else(|| Error::NoDataKey("the keyring produced no data key".into()))?;
+        .ok_or(ApiMisuse::KeyringProducedNoDataKey)?;
+    if data_key.len() != suite.key_len {
+        return Err(ApiMisuse::DataKeyLength {
+            got: data_key.len(),
+            want: suite.key_len,
+        }
+        .into());
+    }
     if let Some(max) = opts.max_encrypted_data_keys {
         if m.encrypted_data_keys.len() > max as usize {
             return Err(Error::TooManyEncryptedDataKeys {
@@ -126,13 +133,13 @@ pub(crate) fn prepare_encrypt_with_id(
         }
     }
     if message_id.len() != suite.message_id_len() {
-        return Err(Error::Config(format!(
-            "message id of {} bytes for a suite that uses {}",
-            message_id.len(),
-            suite.message_id_len()
-        )));
+        return Err(ApiMisuse::MessageIdLength {
+            got: message_id.len(),
+            want: suite.message_id_len(),
+        }
+        .into());
     }
-    let derived = kdf::derive(suite, data_key, &message_id)?;
+    let derived = hkdf::derive(suite, data_key, &message_id)?;
     let required = required_pairs(&m.encryption_context, &m.required_encryption_context_keys);
     let mut stored = m.encryption_context.clone();
     stored.retain(|k, _| !required.contains_key(k));
@@ -144,7 +151,7 @@ pub(crate) fn prepare_encrypt_with_id(
         opts.frame_length,
         derived.commitment.as_ref(),
     )?;
-    let cipher = FrameCipher::new(&derived.content_key, &message_id)?;
+    let cipher = ContentCipher::new(&derived.content_key, &message_id)?;
     let auth_iv = [0u8; IV_LEN];
     let auth_tag = cipher.header_tag(&auth_iv, &header_aad(&raw_body, &required)?)?;
     let header = Header {
@@ -263,25 +270,34 @@ pub(crate) fn prepare_decrypt(
 }
 
 /// Gets the data key from the keyring, checks the key commitment and the
-/// header tag, and returns the frame cipher.
+/// header tag, and returns the content cipher.
 fn unwrap_and_authenticate(
     keyring: &dyn Keyring,
     header: &Header,
     m: &mut DecryptionMaterials,
     required: &EncryptionContext,
-) -> Result<FrameCipher> {
+) -> Result<ContentCipher> {
     keyring.on_decrypt(m, &header.encrypted_data_keys)?;
     let data_key = m
         .plaintext_data_key
         .as_ref()
         .ok_or_else(|| Error::NoDataKey("no keyring could decrypt any encrypted data key".into()))?;
-    let derived = kdf::derive(header.suite, data_key, &header.message_id)?;
+    if data_key.len() != header.suite.key_len {
+        // The key came out of the message's EDKs: a wrong length is the message's fault.
+        return Err(Error::NoDataKey(format!(
+            "the keyring unwrapped a {}-byte data key; suite {} needs {} bytes",
+            data_key.len(),
+            header.suite.name,
+            header.suite.key_len
+        )));
+    }
+    let derived = hkdf::derive(header.suite, data_key, &header.message_id)?;
     if let (Some(stored), Some(computed)) = (&header.commitment, &derived.commitment) {
         if !ct_eq(stored, computed) {
             return Err(Error::Commitment);
         }
     }
-    let cipher = FrameCipher::new(&derived.content_key, &header.message_id)?;
+    let cipher = ContentCipher::new(&derived.content_key, &header.message_id)?;
     cipher.verify_header_tag(
         &header.auth_iv,
         &header_aad(&header.raw_body, required)?,

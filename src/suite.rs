@@ -4,6 +4,10 @@
 //! how the data key becomes the content key (identity, HKDF, or committing
 //! HKDF-SHA512), whether frames are followed by an ECDSA signature, and the
 //! header format version. The table mirrors the ESDK specification exactly.
+//!
+//! This is the ground of the crate: pure data that names nothing else in it,
+//! so every layer (the codec, the cryptography, the keyrings, the engine)
+//! speaks of suites, policies and lengths in the same words.
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,13 +13,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use envelope::crypto::Secret;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::Keyring;
 use envelope::kms::{DescribeKeyRequest, Kms, KmsConfig, KmsCore, DEFAULT_KEY_ALIAS};
+use envelope::Secret;
 use zeroize::Zeroizing;
 
 use super::error::CliError;

@@ -10,9 +10,9 @@
 use aws_lc_rs::hkdf;
 use zeroize::Zeroizing;
 
+use super::error::{CryptoError, Result};
 use super::Secret;
-use crate::error::{Error, Result};
-use crate::format::suite::{AlgorithmSuite, Kdf, COMMITMENT_LEN};
+use crate::suite::{AlgorithmSuite, Kdf, COMMITMENT_LEN};
 
 struct Len(usize);
 
@@ -25,7 +25,7 @@ impl hkdf::KeyType for Len {
 fn expand(prk: &hkdf::Prk, info: &[&[u8]], out: &mut [u8]) -> Result<()> {
     prk.expand(info, Len(out.len()))
         .and_then(|okm| okm.fill(out))
-        .map_err(|_| Error::Crypto("HKDF expand failed"))
+        .map_err(|_| CryptoError::Backend("HKDF expand failed"))
 }
 
 /// The content key and, for committing suites, the key commitment.
@@ -37,9 +37,13 @@ pub struct Derived {
 }
 
 /// Derives the content key (and commitment) for one message.
+///
+/// The caller checks the data key's length first, because whether a wrong
+/// length is the message's fault or a keyring's depends on the direction;
+/// here it is refused as a bad key.
 pub fn derive(suite: &AlgorithmSuite, data_key: &[u8], message_id: &[u8]) -> Result<Derived> {
     if data_key.len() != suite.key_len {
-        return Err(Error::Key(format!(
+        return Err(CryptoError::Key(format!(
             "data key is {} bytes but suite {} needs {}",
             data_key.len(),
             suite.name,

@@ -1,8 +1,9 @@
-//! Sealing and opening one frame: a pure function of the content key, the
-//! message id, the sequence number and the bytes.
+//! AES-GCM under one message's content key: the header tag, and sealing and
+//! opening each body block (frame or non-framed body), a pure function of the
+//! content key, the message id, the sequence number and the bytes.
 //!
 //! Nothing here depends on the frames before or after, so frames can be
-//! sealed and opened on several threads at once; [`FrameCipher`] is `Sync`.
+//! sealed and opened on several threads at once; [`ContentCipher`] is `Sync`.
 //! Nothing here allocates per frame either: the body AAD is built on the
 //! stack from a per-message template.
 
@@ -11,7 +12,7 @@ use crate::error::{Error, Part, Result};
 use crate::format::body::{
     body_aad, frame_iv, BlockKind, FrameHeader, FINAL_FRAME_HEADER_LEN, REGULAR_FRAME_HEADER_LEN,
 };
-use crate::format::suite::{IV_LEN, TAG_LEN};
+use crate::suite::{IV_LEN, TAG_LEN};
 
 /// The longest message id (format v2).
 const MAX_MESSAGE_ID_LEN: usize = 32;
@@ -44,9 +45,9 @@ impl AadTemplate {
     }
 }
 
-/// The per-message frame cipher.
+/// The per-message content cipher: makes and checks the header tag, seals and opens the body.
 #[derive(Debug)]
-pub struct FrameCipher {
+pub struct ContentCipher {
     key: AesGcm,
     /// AAD templates for [`BlockKind::Frame`], `FinalFrame` and `SingleBlock`.
     aad: [AadTemplate; 3],
@@ -62,17 +63,14 @@ pub(crate) fn sealed_frame_len(is_final: bool, content_len: usize) -> usize {
     header + content_len + TAG_LEN
 }
 
-impl FrameCipher {
+impl ContentCipher {
     /// Builds the cipher from the derived content key. Message ids are 16
     /// bytes (format v1) or 32 (v2); longer ones are refused.
     pub fn new(content_key: &[u8], message_id: &[u8]) -> Result<Self> {
         if message_id.len() > MAX_MESSAGE_ID_LEN {
-            return Err(Error::Config(format!(
-                "message id of {} bytes: at most {MAX_MESSAGE_ID_LEN}",
-                message_id.len()
-            )));
+            return Err(Error::Unreachable("a message id longer than 32 bytes"));
         }
-        Ok(FrameCipher {
+        Ok(ContentCipher {
             key: AesGcm::new(content_key)?,
             aad: [BlockKind::Frame, BlockKind::FinalFrame, BlockKind::SingleBlock]
                 .map(|kind| AadTemplate::new(message_id, kind)),
@@ -108,9 +106,9 @@ impl FrameCipher {
         out: &mut [u8],
     ) -> Result<()> {
         let content_len =
-            u32::try_from(plaintext.len()).map_err(|_| Error::Config("frame longer than 2^32-1".into()))?;
+            u32::try_from(plaintext.len()).map_err(|_| Error::Unreachable("frame longer than 2^32-1"))?;
         if out.len() != sealed_frame_len(is_final, plaintext.len()) {
-            return Err(Error::Crypto("frame buffer of the wrong size"));
+            return Err(Error::Unreachable("frame buffer of the wrong size"));
         }
         let fh = FrameHeader {
             seq,
@@ -123,7 +121,7 @@ impl FrameCipher {
         head.copy_from_slice(&header[..header_len]);
         let (ct, tag) = body.split_at_mut(plaintext.len());
         let (aad, n) = self.aad(fh.kind(), seq, plaintext.len() as u64);
-        self.key.seal_to(&fh.iv, &aad[..n], plaintext, ct, tag)
+        Ok(self.key.seal_to(&fh.iv, &aad[..n], plaintext, ct, tag)?)
     }
 
     /// Opens a block (frame or non-framed body) whose ciphertext and tag are
@@ -165,7 +163,7 @@ impl FrameCipher {
         };
         let ct_len = sealed.len().checked_sub(TAG_LEN).ok_or(Error::Truncated(part))?;
         if out.len() != ct_len {
-            return Err(Error::Crypto("plaintext buffer of the wrong size"));
+            return Err(Error::Unreachable("plaintext buffer of the wrong size"));
         }
         let (ct, tag) = sealed.split_at(ct_len);
         let (aad, n) = self.aad(kind, seq, ct_len as u64);
@@ -179,7 +177,7 @@ impl FrameCipher {
 
     /// The header tag: AES-GCM over empty plaintext with the header AAD.
     pub fn header_tag(&self, iv: &[u8; IV_LEN], aad: &[u8]) -> Result<[u8; TAG_LEN]> {
-        self.key.seal(iv, aad, &mut [])
+        Ok(self.key.seal(iv, aad, &mut [])?)
     }
 
     /// Verifies a header tag in constant time.
