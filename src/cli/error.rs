@@ -11,12 +11,15 @@ use envelope::ErrorKind;
 pub const EXIT_INTEGRITY: u8 = 1;
 /// Bad arguments or options (clap also exits 2 for parse errors).
 pub const EXIT_USAGE: u8 = 2;
-/// Reading or writing failed.
+/// Reading or writing failed, or the system failed envelope otherwise (its
+/// random generator, or an internal error: a bug).
 pub const EXIT_IO: u8 = 3;
 /// The key service refused or failed.
 pub const EXIT_KEY_SERVICE: u8 = 4;
-/// A bug in envelope, or the system's random generator failed.
-pub const EXIT_INTERNAL: u8 = 5;
+/// A bug in envelope, or the system's random generator failed: the guide
+/// keeps exit codes to 0-4, so these share the "system failure" code with
+/// I/O. Never 1: a bug must not read as tampering.
+pub const EXIT_INTERNAL: u8 = EXIT_IO;
 
 /// The exit code of each kind of library error: the one table for
 /// encrypt, decrypt, inspect and every `kms` operation.
@@ -40,10 +43,9 @@ Exit codes:
   1  integrity or authentication failure (tampered, truncated, wrong key,
      context mismatch, bad signature, not a message)
   2  usage error
-  3  I/O error
+  3  I/O or system error (also: the system's random generator failed, or an
+     internal error in envelope: please report it)
   4  key-service error (key not found, disabled, pending deletion, access)
-  5  internal error: a bug in envelope, or the system's random generator
-     failed (not caused by the input, the keys or the options)
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); temporary output files are removed";
 
 /// A failure to report: one line on stderr and an exit code.
@@ -124,7 +126,7 @@ mod tests {
         assert_eq!(exit_code(ErrorKind::ApiMisuse), EXIT_INTERNAL);
         let bug = envelope::Error::Unreachable("decryptor has no keys");
         assert_eq!(CliError::from_lib("x", bug).code, EXIT_INTERNAL);
-        for code in [EXIT_INTEGRITY, EXIT_USAGE, EXIT_IO, EXIT_KEY_SERVICE] {
+        for code in [EXIT_INTEGRITY, EXIT_USAGE, EXIT_KEY_SERVICE] {
             assert_ne!(code, EXIT_INTERNAL);
         }
     }
