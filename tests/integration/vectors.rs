@@ -266,6 +266,7 @@ impl fmt::Display for Tally {
 // Loading
 
 /// The vectors folder, or `None` (after saying so) when `../shared` is absent.
+#[track_caller]
 fn vectors_root() -> Option<PathBuf> {
     shared::folder("vectors")
 }

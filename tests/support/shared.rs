@@ -17,12 +17,16 @@ pub const DIR_VAR: &str = "ENVELOPE_SHARED_DIR";
 /// How the line that reports an absent `../shared` starts.
 pub const ABSENT: &str = "shared-dir ABSENT:";
 
-/// Where the shared directory is: `$ENVELOPE_SHARED_DIR` when set and not
-/// empty, else `../shared` beside the crate root.
-pub fn dir() -> PathBuf {
+/// Where the shared directory is, and how that was decided (for messages):
+/// `$ENVELOPE_SHARED_DIR` when set and not empty, else `../shared` beside
+/// the crate root.
+fn located() -> (PathBuf, &'static str) {
     match std::env::var_os(DIR_VAR) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        Some(d) if !d.is_empty() => (PathBuf::from(d), "from $ENVELOPE_SHARED_DIR"),
+        _ => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+            "../shared beside the crate; $ENVELOPE_SHARED_DIR names another",
+        ),
     }
 }
 
@@ -41,7 +45,7 @@ pub fn folder(sub: &str) -> Option<PathBuf> {
     // The harness runs each test on a thread named after it.
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("a test");
-    let root = dir();
+    let (root, how) = located();
     match std::fs::metadata(&root) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => panic!("{test}: {} is not a directory", root.display()),
@@ -57,7 +61,8 @@ pub fn folder(sub: &str) -> Option<PathBuf> {
             // of passing tests, and this line must be seen.
             let _ = writeln!(
                 std::io::stderr(),
-                "{ABSENT} {test}: {} not found (set {DIR_VAR}); these official-vector checks did not run",
+                "{ABSENT} {test}: {} ({how}) does not exist, so these official-vector checks did not run \
+                 (a failure under CI=true)",
                 root.display()
             );
             return None;
@@ -82,10 +87,11 @@ pub fn folder(sub: &str) -> Option<PathBuf> {
 /// unreadable file fails the test.
 #[track_caller]
 pub fn read_to_string(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!(
+    match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => panic!(
             "the shared directory is present but {} cannot be read: {e}",
             path.display()
-        )
-    })
+        ),
+    }
 }
