@@ -39,7 +39,7 @@ test_totals() {
             n++
         }
         END { print p+0, f+0, g+0, n+0 }' "$logs/cargo-test.log")
-    echo "cargo test: $passed passed, $failed failed, $ignored ignored ($binaries test binaries and the doc tests)"
+    echo "cargo test: $passed passed, $failed failed, $ignored ignored (from $binaries test runs: the test binaries and the doc tests)"
     absent=$(grep -c '^shared-dir ABSENT:' "$logs/cargo-test.log" || true)
     if [[ $absent -gt 0 ]]; then
         echo "../shared: $shared_state; $absent tests ran without their official vectors"
@@ -85,8 +85,8 @@ if ! CARGO_TARGET_DIR=target cargo check --manifest-path fuzz/Cargo.toml --locke
     exit 1
 fi
 
-step "cargo test --locked"
-cargo test --locked 2>&1 | tee "$logs/cargo-test.log"
+step "cargo test --locked --no-fail-fast"
+cargo test --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
 
 step "known-answer set still agrees with the Python ESDK: testdata/generate.py --verify"
 .venv/bin/python testdata/generate.py --verify
