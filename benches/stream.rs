@@ -15,41 +15,24 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use envelope::internal::body::{frame_iv, BlockKind, REGULAR_FRAME_HEADER_LEN};
 use envelope::internal::ContentCipher;
-use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{
-    available_threads, decrypt, decrypt_stream_parallel, encrypt, encrypt_stream_parallel, DecryptOptions,
-    EncryptOptions,
+    available_threads, decrypt, decrypt_stream_parallel, encrypt, encrypt_stream_parallel,
+    DEFAULT_FRAME_LENGTH,
 };
-use envelope::{AlgorithmSuite, CommitmentPolicy};
+use envelope::AlgorithmSuite;
+
+/// The tests' fixtures, so that the bench measures what the tests check.
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)] // the bench uses a few of the shared helpers
+mod support;
+
+use support::fixtures::{allow_all, encrypt_options, keyring};
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
 
 fn suite_id(suite: &AlgorithmSuite) -> String {
     format!("{:04x}", suite.id)
-}
-
-fn encrypt_options(suite: &'static AlgorithmSuite) -> EncryptOptions {
-    EncryptOptions {
-        suite: Some(suite),
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
-        ..EncryptOptions::default()
-    }
-}
-
-fn decrypt_options() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
-    }
-}
-
-fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("bench", "aes-256", &[9u8; 32]).expect("a 32-byte key")
 }
 
 fn frames(c: &mut Criterion) {
@@ -105,7 +88,7 @@ fn streams(c: &mut Criterion) {
     let mut thread_counts = vec![1, available_threads()];
     thread_counts.dedup();
     for suite in AlgorithmSuite::ALL {
-        let opts = encrypt_options(suite);
+        let opts = encrypt_options(suite, DEFAULT_FRAME_LENGTH);
         let ct = encrypt(&k, &opts, &pt).expect("encrypt");
         for &threads in &thread_counts {
             let id = format!("{}/threads={threads}", suite_id(suite));
@@ -116,7 +99,7 @@ fn streams(c: &mut Criterion) {
             });
             g.bench_function(BenchmarkId::new("decrypt", &id), |b| {
                 b.iter(|| {
-                    decrypt_stream_parallel(&k, &decrypt_options(), &ct[..], std::io::sink(), threads)
+                    decrypt_stream_parallel(&k, &allow_all(), &ct[..], std::io::sink(), threads)
                         .expect("decrypt")
                 })
             });
@@ -135,13 +118,13 @@ fn one_shot(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let pt = vec![0x22u8; KIB];
     for suite in AlgorithmSuite::ALL {
-        let opts = encrypt_options(suite);
+        let opts = encrypt_options(suite, DEFAULT_FRAME_LENGTH);
         let ct = encrypt(&k, &opts, &pt).expect("encrypt");
         g.bench_function(BenchmarkId::new("encrypt", suite_id(suite)), |b| {
             b.iter(|| encrypt(&k, &opts, &pt).expect("encrypt"))
         });
         g.bench_function(BenchmarkId::new("decrypt", suite_id(suite)), |b| {
-            b.iter(|| decrypt(&k, &decrypt_options(), &ct).expect("decrypt"))
+            b.iter(|| decrypt(&k, &allow_all(), &ct).expect("decrypt"))
         });
     }
     g.finish();

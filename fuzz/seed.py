@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora (fuzz/corpus/<target>/) from the repository's
 known-answer messages (testdata/kat/messages) and, when present, the official
-ESDK vectors (../shared/vectors/*/ciphertexts, relative to the repository root).
+ESDK vectors (../shared/vectors/*/ciphertexts, relative to the repository root,
+or $ENVELOPE_SHARED_DIR/vectors).
 
 Nothing here is committed: corpora are rebuilt by running this script, which
 is idempotent (files are named by content hash). Standard library only.
@@ -68,7 +69,9 @@ def header_blocks(msg):
 
 def messages():
     paths = sorted(glob.glob(os.path.join(ROOT, "testdata", "kat", "messages", "*.esdk")))
-    shared = os.path.join(os.path.dirname(ROOT), "shared", "vectors")
+    # Located as the Rust tests locate it (tests/support/shared.rs).
+    shared_dir = os.environ.get("ENVELOPE_SHARED_DIR") or os.path.join(os.path.dirname(ROOT), "shared")
+    shared = os.path.join(shared_dir, "vectors")
     if os.path.isdir(shared):
         paths += sorted(glob.glob(os.path.join(shared, "*", "ciphertexts", "*")))
     else:

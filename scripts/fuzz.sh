@@ -11,11 +11,13 @@
 # without a sanitizer (-s none): the crate forbids unsafe code, and aws-lc's C
 # code is not instrumented either way, so AddressSanitizer would only slow the
 # runs down; libFuzzer still catches panics, timeouts and over-allocation
-# (-malloc_limit_mb). Exits 0 with a SKIPPED line when cargo-fuzz cannot be
-# installed or the toolchain cannot build fuzz targets; exits non-zero when a
+# (-malloc_limit_mb). When cargo-fuzz cannot be installed or the toolchain
+# cannot build fuzz targets it prints a SKIPPED line and exits 0, except under
+# CI=true, where not fuzzing is a failure (exit 1). Exits non-zero when a
 # target finds a crash (the input is saved under fuzz/artifacts/<target>/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CI=${CI:-}
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-45}"
 TARGETS=("$@")
@@ -24,6 +26,10 @@ if [[ ${#TARGETS[@]} -eq 0 ]]; then
 fi
 
 skip() {
+    if [[ ${CI,,} == true || $CI == 1 ]]; then
+        echo "fuzz: FAILED: cannot fuzz under CI=true: $*"
+        exit 1
+    fi
     echo "fuzz: SKIPPED: $*"
     exit 0
 }

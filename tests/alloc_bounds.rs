@@ -6,7 +6,9 @@
 //!
 //! A counting global allocator (this test binary's own) records the peak of
 //! live heap bytes during each decryption; the bound asserted is far below
-//! what any of the declared sizes would need.
+//! what any of the declared sizes would need. That allocator is why this
+//! test is a binary of its own, apart from `tests/integration`: it sees every
+//! allocation of the process, and other tests must not add to its counts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,9 +17,13 @@ use std::sync::Mutex;
 use envelope::format::{Limits, Parsed, DEFAULT_MAX_BODY_LENGTH, MAX_FRAME_LENGTH};
 use envelope::internal::body::FINAL_FRAME_MARKER;
 use envelope::internal::header;
-use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions, Decryptor, EncryptOptions};
-use envelope::{AlgorithmSuite, CommitmentPolicy, Error};
+use envelope::{AlgorithmSuite, Error};
+
+#[allow(dead_code)] // this binary uses a few of the shared helpers
+mod support;
+
+use support::fixtures::{allow_all, kat_keyring, keyring};
 
 struct Counting;
 
@@ -93,19 +99,6 @@ const BOUND: usize = 64 << 10;
 /// `decrypt_stream` owns two 1 MiB I/O buffers whatever the input.
 const STREAM_BOUND: usize = (2 << 20) + BOUND;
 
-const KEY: [u8; 32] = [7; 32];
-
-fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("alloc-ns", "alloc-key", &KEY).unwrap()
-}
-
-fn options() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
-    }
-}
-
 /// Decrypts `msg` three ways (one-shot, fed to a `Decryptor` 16 bytes at a
 /// time, `decrypt_stream`), checks each fails with an error satisfying
 /// `expected` and stays within the allocation bounds, and returns the
@@ -171,7 +164,7 @@ fn header_declaring_65535_edks() {
     // With a maximum, refused as soon as the count is read.
     let limited = DecryptOptions {
         max_encrypted_data_keys: Some(10),
-        ..options()
+        ..allow_all()
     };
     let e = refuse("65535 EDKs, max 10", &msg, &limited, |e| {
         matches!(
@@ -185,7 +178,7 @@ fn header_declaring_65535_edks() {
     assert!(e.contains("65535") && e.contains("10"), "{e}");
     // Without one (the format allows 65535), entries are parsed as they
     // arrive: memory follows the input, and the short input ends as truncated.
-    let e = refuse("65535 EDKs, no max", &msg, &options(), |e| {
+    let e = refuse("65535 EDKs, no max", &msg, &allow_all(), |e| {
         matches!(e, Error::Truncated(_))
     });
     assert!(e.contains("truncated") && e.contains("header"), "{e}");
@@ -198,7 +191,7 @@ fn header_declaring_a_64_kib_context() {
     msg.extend_from_slice(&[0xff, 0xff]);
     msg.extend_from_slice(&[0, 1, 0, 3, b'k', b'e', b'y', 0xff, 0xff]);
     msg.resize(340, b'v');
-    let e = refuse("64 KiB context", &msg, &options(), |e| {
+    let e = refuse("64 KiB context", &msg, &allow_all(), |e| {
         matches!(e, Error::Truncated(_))
     });
     assert!(e.contains("truncated"), "{e}");
@@ -214,7 +207,7 @@ fn header_declaring_a_64_kib_context() {
     msg.push(2);
     msg.extend_from_slice(&4096u32.to_be_bytes());
     msg.extend_from_slice(&[0; 32 + 16]);
-    let e = refuse("65535 context pairs", &msg, &options(), |e| {
+    let e = refuse("65535 context pairs", &msg, &allow_all(), |e| {
         matches!(e, Error::Malformed { .. })
     });
     assert!(e.contains("encryption context"), "{e}");
@@ -243,7 +236,9 @@ fn header_declaring_a_2_gib_frame() {
         ..Limits::default()
     };
     assert!(matches!(header::parse(&msg, &high), Ok(Parsed::Done(..))));
-    let e = refuse("2 GiB frame", &msg, &options(), |e| matches!(e, Error::Limit(_)));
+    let e = refuse("2 GiB frame", &msg, &allow_all(), |e| {
+        matches!(e, Error::Limit(_))
+    });
     assert!(e.contains("frame length 2147483648"), "{e}");
 }
 
@@ -272,7 +267,7 @@ fn authenticated_header_then_a_2_gib_frame() {
     regular.extend_from_slice(&1u32.to_be_bytes());
     regular.extend_from_slice(&[0x55; 12]);
     regular.extend_from_slice(&[0x66; 150]);
-    refuse("regular frame of 2^31-1 bytes", &regular, &options(), |e| {
+    refuse("regular frame of 2^31-1 bytes", &regular, &allow_all(), |e| {
         matches!(e, Error::Truncated(_))
     });
 
@@ -280,7 +275,7 @@ fn authenticated_header_then_a_2_gib_frame() {
     let mut last = genuine[..header_len + 4 + 4 + 12].to_vec();
     last.extend_from_slice(&MAX_FRAME_LENGTH.to_be_bytes());
     last.extend_from_slice(&[0x66; 150]);
-    refuse("final frame of 2^31-1 bytes", &last, &options(), |e| {
+    refuse("final frame of 2^31-1 bytes", &last, &allow_all(), |e| {
         matches!(e, Error::Truncated(_))
     });
 }
@@ -297,15 +292,10 @@ fn non_framed_declaring(len: u64) -> Vec<u8> {
     msg
 }
 
-fn kat_keyring() -> RawAesKeyring {
-    let key = std::fs::read("testdata/kat/keys/aes-256.key").unwrap();
-    RawAesKeyring::new("envelope-kat", "aes-256", &key).unwrap()
-}
-
 #[test]
 fn non_framed_body_of_64_gib() {
     let k = kat_keyring();
-    let opts = options();
+    let opts = allow_all();
     // Sanity: the untouched message decrypts.
     let genuine = non_framed_declaring(0);
     assert!(decrypt(&k, &opts, &genuine).unwrap().plaintext.is_empty());
@@ -344,7 +334,7 @@ fn non_framed_body_of_64_gib() {
             max_body_length: 64 << 30,
             ..Limits::default()
         },
-        ..options()
+        ..allow_all()
     };
     let msg = non_framed_declaring(64 << 30);
     let (r, peak) = peak_of(|| decrypt(&k, &raised, &msg).map(|_| ()));
@@ -367,7 +357,7 @@ fn a_long_edk_list_fed_in_small_pieces_is_parsed_a_few_times_only() {
     }
     let k = keyring();
     let (r, calls) = allocations_of(|| {
-        let mut dec = Decryptor::new(&k, options());
+        let mut dec = Decryptor::new(&k, allow_all());
         let mut out = Vec::new();
         for piece in msg.chunks(16) {
             dec.update(piece, &mut out)?;

@@ -10,6 +10,10 @@
 //! Only Rust allocations are seen; aws-lc's own key schedules live in its C
 //! heap and aws-lc wipes them itself. The test keeps its own copies of
 //! plaintext in `Zeroizing` buffers so that only the library is judged.
+//!
+//! That allocator is why this test is a binary of its own, apart from
+//! `tests/integration`: it watches every block the process frees, and other
+//! tests' secrets and buffers must not be counted as the library's.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
@@ -19,11 +23,16 @@ use std::sync::Mutex;
 use envelope::format::EncryptedDataKey;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::{
-    decrypt, decrypt_stream, encrypt, encrypt_stream, DecryptOptions, DecryptingReader, Decryptor,
-    EncryptOptions, EncryptingWriter, Encryptor,
+    decrypt, decrypt_stream, encrypt, encrypt_stream, DecryptingReader, Decryptor, EncryptingWriter,
+    Encryptor,
 };
-use envelope::{AlgorithmSuite, CommitmentPolicy};
+use envelope::AlgorithmSuite;
 use zeroize::Zeroizing;
+
+#[allow(dead_code)] // this binary uses a few of the shared helpers
+mod support;
+
+use support::fixtures::{allow_all, encrypt_options};
 
 /// What the data key is made of (cut to the suite's key length).
 const KEY_MARKER: &[u8; 32] = b"DATAKEY!marker*0123456789abcdef!";
@@ -123,26 +132,6 @@ fn plaintext(len: usize) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(PLAIN_MARKER.iter().copied().cycle().take(len).collect())
 }
 
-fn encrypt_options(suite: &'static AlgorithmSuite, frame_length: u32) -> EncryptOptions {
-    EncryptOptions {
-        suite: Some(suite),
-        frame_length,
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
-        ..EncryptOptions::default()
-    }
-}
-
-fn decrypt_options() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
-    }
-}
-
 /// The sanity check that makes the others mean something: an unwiped buffer is caught.
 #[test]
 fn an_unwiped_buffer_is_caught() {
@@ -163,7 +152,7 @@ fn one_shot_every_suite() {
         no_leaks(suite.name, || {
             let p = plaintext(1000);
             let ct = encrypt(&MarkerKeyring, &encrypt_options(suite, 64), &p).unwrap();
-            let d = decrypt(&MarkerKeyring, &decrypt_options(), &ct).unwrap();
+            let d = decrypt(&MarkerKeyring, &allow_all(), &ct).unwrap();
             let out = Zeroizing::new(d.plaintext);
             assert_eq!(&out[..], &p[..]);
         });
@@ -189,7 +178,7 @@ fn incremental_in_small_pieces() {
             enc.finish(&mut ct).unwrap();
             drop(enc);
             // Decrypted into an output that starts empty and grows with each frame.
-            let mut dec = Decryptor::new(&MarkerKeyring, decrypt_options());
+            let mut dec = Decryptor::new(&MarkerKeyring, allow_all());
             let mut out = Zeroizing::new(Vec::new());
             for piece in ct.chunks(7) {
                 dec.update(piece, &mut out).unwrap();
@@ -226,7 +215,7 @@ fn io_adapters() {
         let mut ct = Vec::new();
         encrypt_stream(&MarkerKeyring, &encrypt_options(suite, 4096), &p[..], &mut ct).unwrap();
         let mut sink = SecretSink(Zeroizing::new(Vec::with_capacity(p.len())));
-        decrypt_stream(&MarkerKeyring, &decrypt_options(), &ct[..], &mut sink).unwrap();
+        decrypt_stream(&MarkerKeyring, &allow_all(), &ct[..], &mut sink).unwrap();
         assert_eq!(&sink.0[..], &p[..]);
     });
     no_leaks("EncryptingWriter / DecryptingReader", || {
@@ -236,7 +225,7 @@ fn io_adapters() {
             w.write_all(piece).unwrap();
         }
         let ct = w.finish().unwrap();
-        let mut r = DecryptingReader::new(&MarkerKeyring, decrypt_options(), &ct[..]);
+        let mut r = DecryptingReader::new(&MarkerKeyring, allow_all(), &ct[..]);
         let mut out = Zeroizing::new(vec![0u8; p.len()]);
         let mut n = 0;
         loop {
@@ -263,7 +252,7 @@ fn failed_decryption() {
         .unwrap();
         let n = ct.len();
         ct[n - 10] ^= 1;
-        let mut dec = Decryptor::new(&MarkerKeyring, decrypt_options());
+        let mut dec = Decryptor::new(&MarkerKeyring, allow_all());
         let mut out = Zeroizing::new(Vec::new());
         assert!(dec.update(&ct, &mut out).is_err());
     });

@@ -3,11 +3,9 @@
 //! atomic outputs on failure, encryption-context checks, --decrypt-unsigned,
 //! --buffer, -v/-q, and every exit code.
 
-mod cli_support;
-
 use std::fs;
 
-use cli_support::{aes_key, bytes, with, Env};
+use crate::support::cli::{aes_key, assert_clean, bytes, tree, with, Env};
 
 #[test]
 fn first_run_creates_the_default_key_in_an_empty_home() {
@@ -161,10 +159,7 @@ fn nested_directories_are_mirrored() {
     assert!(env.path("enc/a/b/c/deep.txt.encrypted").is_file());
     assert!(env.path("enc/empty/dir").is_dir());
     env.ok(&with(&["decrypt", "-R", "-i", "enc", "-o", "dec"], &key));
-    assert_eq!(
-        cli_support::tree(&env.path("tree")),
-        cli_support::tree(&env.path("dec"))
-    );
+    assert_eq!(tree(&env.path("tree")), tree(&env.path("dec")));
 
     // Two trees and a file into one directory.
     env.write("other/x.txt", b"x");
@@ -901,7 +896,7 @@ fn keystore_option_and_passphrase_stores() {
             .args(args)
             .output()
             .unwrap();
-        cli_support::assert_clean(&out.stderr);
+        assert_clean(&out.stderr);
         out
     };
     let out = with_pass("correct horse", &["-q", "encrypt", "-i", "p", "-o", "pp.enc"]);

@@ -2,46 +2,19 @@
 //! trait directly (EDK format, context binding, failure leaves materials as they were),
 //! and whole messages through it (every suite; KMS + raw AES opens with either alone).
 
-use std::sync::Arc;
-
 use envelope::format::EncryptedDataKey;
+use envelope::Error;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
-use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+use envelope::keyring::{EncryptionMaterials, Keyring};
 use envelope::kms::*;
-use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
-use envelope::Error;
-use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, ErrorKind};
+use envelope::stream::{decrypt, encrypt, EncryptOptions};
+use envelope::{AlgorithmSuite, EncryptionContext, ErrorKind};
 use zeroize::Zeroizing;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    kms: Arc<KmsCore>,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let kms = Arc::new(KmsCore::open(KmsConfig::new(dir.path())).unwrap());
-        Env { _dir: dir, kms }
-    }
-
-    fn dyn_kms(&self) -> Arc<dyn Kms> {
-        self.kms.clone()
-    }
-
-    fn key(&self) -> KeyMetadata {
-        self.kms
-            .create_key(&CreateKeyRequest::default())
-            .unwrap()
-            .key_metadata
-    }
-
-    fn strict(&self, ids: &[&str]) -> KmsKeyring {
-        KmsKeyring::strict(self.dyn_kms(), ids.iter().map(|s| s.to_string()).collect()).unwrap()
-    }
-}
+use crate::support::fixtures::{allow_all, dec_materials, encrypt_options};
+use crate::support::kms::Env;
 
 fn context() -> EncryptionContext {
     [("purpose", "test"), ("aws-crypto-public-key", "AAAA")]
@@ -51,22 +24,7 @@ fn context() -> EncryptionContext {
 }
 
 fn enc_materials(suite: &'static AlgorithmSuite) -> EncryptionMaterials {
-    EncryptionMaterials {
-        suite,
-        encryption_context: context(),
-        required_encryption_context_keys: vec![],
-        plaintext_data_key: None,
-        encrypted_data_keys: vec![],
-    }
-}
-
-fn dec_materials(suite: &'static AlgorithmSuite, ec: EncryptionContext) -> DecryptionMaterials {
-    DecryptionMaterials {
-        suite,
-        encryption_context: ec,
-        required_encryption_context_keys: vec![],
-        plaintext_data_key: None,
-    }
+    crate::support::fixtures::enc_materials(suite, context())
 }
 
 fn decrypt_with(
@@ -392,22 +350,8 @@ fn message_opts(suite: &'static AlgorithmSuite) -> EncryptOptions {
     let mut ec = EncryptionContext::new();
     ec.insert("bucket".into(), "backups".into());
     EncryptOptions {
-        suite: Some(suite),
-        frame_length: 1000,
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
         encryption_context: ec,
-        ..EncryptOptions::default()
-    }
-}
-
-fn allow_all() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
+        ..encrypt_options(suite, 1000)
     }
 }
 

@@ -1,12 +1,10 @@
 //! `envelope inspect` (text and --json) and `--metadata-output` lines.
 
-mod cli_support;
-
 use std::collections::BTreeSet;
 
+use crate::support::cli::{aes_key, bytes, with, Env};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use cli_support::{aes_key, bytes, with, Env};
 use serde_json::Value;
 
 fn json(out: &[u8]) -> Value {

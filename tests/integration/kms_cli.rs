@@ -4,23 +4,14 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use assert_cmd::cargo::cargo_bin;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
-const ENV_VARS: [&str; 4] = [
-    "ENVELOPE_HOME",
-    "ENVELOPE_PASSPHRASE",
-    "ENVELOPE_REGION",
-    "ENVELOPE_ACCOUNT_ID",
-];
+use crate::support::scrub;
 
 fn cmd(store: &Path) -> Command {
-    let mut c = Command::new(cargo_bin("envelope"));
-    for v in ENV_VARS {
-        c.env_remove(v);
-    }
+    let mut c = scrub::envelope();
     c.arg("--keystore").arg(store).arg("kms");
     c
 }
@@ -549,10 +540,7 @@ fn environment_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("env-home");
     let env_cmd = || {
-        let mut c = Command::new(cargo_bin("envelope"));
-        for v in ENV_VARS {
-            c.env_remove(v);
-        }
+        let mut c = scrub::envelope();
         c.env("ENVELOPE_HOME", &home)
             .env("ENVELOPE_REGION", "ap-southeast-2")
             .env("ENVELOPE_ACCOUNT_ID", "123456789012")

@@ -19,47 +19,25 @@ use std::fs;
 use std::ops::Range;
 use std::path::Path;
 
-use assert_cmd::Command;
 use envelope::format::{ContentType, Limits, Parsed};
 use envelope::internal::body::{parse_frame_header, parse_non_framed_header};
 use envelope::internal::header;
-use envelope::keyring::raw_aes::RawAesKeyring;
-use envelope::stream::{decrypt, encrypt, DecryptOptions, Decryptor, EncryptOptions};
 use envelope::suite::TAG_LEN;
-use envelope::{AlgorithmSuite, CommitmentPolicy, Error};
+use envelope::keyring::raw_aes::RawAesKeyring;
+use envelope::stream::{decrypt, encrypt, Decryptor, EncryptOptions};
+use envelope::{AlgorithmSuite, Error};
 
-const KEY: [u8; 32] = [0x42; 32];
+use crate::support::fixtures::{allow_all, encrypt_options, kat_keyring, keyring, raw_aes_words, KEY};
+use crate::support::scrub;
+
 const FRAME: u32 = 16;
 /// Two full frames and a final frame of 8 bytes.
 const PLAINTEXT: &[u8; 40] = b"0123456789abcdefghijklmnopqrstuvwxyzABCD";
 
-fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("tamper-ns", "tamper-key", &KEY).unwrap()
-}
-
-fn kat_keyring() -> RawAesKeyring {
-    let key = fs::read("testdata/kat/keys/aes-256.key").unwrap();
-    RawAesKeyring::new("envelope-kat", "aes-256", &key).unwrap()
-}
-
-fn allow_all() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
-    }
-}
-
 fn seal(suite: &'static AlgorithmSuite, plaintext: &[u8]) -> Vec<u8> {
     let opts = EncryptOptions {
-        suite: Some(suite),
-        frame_length: FRAME,
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
         encryption_context: [("purpose".to_string(), "tamper".to_string())].into(),
-        ..EncryptOptions::default()
+        ..encrypt_options(suite, FRAME)
     };
     encrypt(&keyring(), &opts, plaintext).unwrap()
 }
@@ -287,7 +265,7 @@ fn non_framed_messages() {
 
 fn cli_decrypt(dir: &Path, input: &Path, output: &Path, force: bool) -> std::process::Output {
     let key = dir.join("key");
-    let mut c = Command::cargo_bin("envelope").unwrap();
+    let mut c = scrub::envelope();
     c.arg("decrypt")
         .arg("--commitment-policy")
         .arg("require-encrypt-allow-decrypt")
@@ -295,11 +273,7 @@ fn cli_decrypt(dir: &Path, input: &Path, output: &Path, force: bool) -> std::pro
         .arg(input)
         .arg("-o")
         .arg(output)
-        .arg("-w")
-        .arg("provider=raw-aes")
-        .arg(format!("key={}", key.display()))
-        .arg("namespace=tamper-ns")
-        .arg("name=tamper-key")
+        .args(raw_aes_words(&key))
         .env("ENVELOPE_HOME", dir.join("no-keystore"));
     if force {
         c.arg("--force");

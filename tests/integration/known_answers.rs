@@ -23,6 +23,8 @@ use envelope::Part;
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext, Error};
 use serde::Deserialize;
 
+use crate::support::fixtures::encrypt_options;
+
 #[derive(Deserialize)]
 struct Manifest {
     cases: Vec<Case>,
@@ -311,16 +313,10 @@ fn reencrypt(c: &Case, plaintext: &[u8]) -> Result<(), String> {
     let suite = AlgorithmSuite::parse(&c.suite).ok_or_else(|| format!("unknown suite {}", c.suite))?;
     let enc_ring =
         keyring(&c.encrypt_keys, true).map_err(|e| format!("building the encrypt keyring: {e}"))?;
+    let frame_length = if c.frame_length == 0 { 4096 } else { c.frame_length };
     let opts = EncryptOptions {
-        suite: Some(suite),
-        frame_length: if c.frame_length == 0 { 4096 } else { c.frame_length },
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
         encryption_context: c.encryption_context.clone(),
-        ..Default::default()
+        ..encrypt_options(suite, frame_length)
     };
     let message = stream::encrypt(enc_ring.as_ref(), &opts, plaintext)
         .map_err(|e| format!("re-encrypt failed: {e}"))?;

@@ -3,15 +3,13 @@
 //! error messages.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::Arc;
 
-use assert_cmd::Command;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use envelope::keyring::kms::KmsKeyring;
 use envelope::keyring::multi::MultiKeyring;
-use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::kms::{
@@ -22,6 +20,9 @@ use envelope::stream::{decrypt, encrypt, DecryptOptions, EncryptOptions};
 use envelope::AlgorithmSuite;
 use envelope::EncryptionContext;
 use zeroize::Zeroizing;
+
+use crate::support::fixtures::{keyring_with, raw_aes_words};
+use crate::support::scrub;
 
 /// A wrapping key whose bytes are easy to spot in any encoding.
 const AES_KEY: [u8; 32] = [
@@ -83,10 +84,6 @@ fn the_search_finds_every_form() {
     assert!(shown(format!("{:?}", &key[..7]).as_bytes(), key).is_none());
 }
 
-fn aes() -> RawAesKeyring {
-    RawAesKeyring::new("hygiene-ns", "hygiene-key", &AES_KEY).unwrap()
-}
-
 // ---------------------------------------------------------------- Debug
 
 #[test]
@@ -98,8 +95,12 @@ fn debug_output_of_keyrings_and_materials_hides_keys() {
     for line in &pem_body {
         assert_hidden("RawRsaKeyring", text.as_bytes(), line);
     }
-    assert_hidden("RawAesKeyring", format!("{:?}", aes()).as_bytes(), &AES_KEY);
-    let multi = MultiKeyring::new(Some(Box::new(aes())), vec![Box::new(rsa)]).unwrap();
+    assert_hidden(
+        "RawAesKeyring",
+        format!("{:?}", keyring_with(&AES_KEY)).as_bytes(),
+        &AES_KEY,
+    );
+    let multi = MultiKeyring::new(Some(Box::new(keyring_with(&AES_KEY))), vec![Box::new(rsa)]).unwrap();
     assert_hidden("MultiKeyring", format!("{multi:?}").as_bytes(), &AES_KEY);
 
     // Materials once a keyring has put the data key in them.
@@ -131,8 +132,8 @@ fn debug_output_of_keyrings_and_materials_hides_keys() {
 
     // A decrypted message prints its length, not its plaintext.
     let secret_text = b"Zq7!Xv9#Lm2$Rt5%Wp8&Ks3*Hd6^Nb1";
-    let ct = encrypt(&aes(), &EncryptOptions::default(), secret_text).unwrap();
-    let d = decrypt(&aes(), &DecryptOptions::default(), &ct).unwrap();
+    let ct = encrypt(&keyring_with(&AES_KEY), &EncryptOptions::default(), secret_text).unwrap();
+    let d = decrypt(&keyring_with(&AES_KEY), &DecryptOptions::default(), &ct).unwrap();
     assert_hidden("Decrypted", format!("{d:?}").as_bytes(), secret_text);
 }
 
@@ -194,28 +195,9 @@ fn debug_output_of_the_kms_core_hides_keys_and_plaintext() {
 // ---------------------------------------------------------------- errors
 
 fn envelope(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("envelope").unwrap();
-    for v in [
-        "ENVELOPE_HOME",
-        "ENVELOPE_PASSPHRASE",
-        "ENVELOPE_REGION",
-        "ENVELOPE_ACCOUNT_ID",
-        "ENVELOPE_ALLOW_INSECURE_KEYSTORE",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = scrub::envelope();
     c.env("ENVELOPE_HOME", home);
     c
-}
-
-fn raw_aes_args(key_file: &Path) -> Vec<String> {
-    vec![
-        "-w".into(),
-        "provider=raw-aes".into(),
-        format!("key={}", key_file.display()),
-        "namespace=hygiene-ns".into(),
-        "name=hygiene-key".into(),
-    ]
 }
 
 #[test]
@@ -237,7 +219,7 @@ fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
         .arg(d.join("plain"))
         .arg("-o")
         .arg(d.join("ct"))
-        .args(raw_aes_args(&key_file))
+        .args(raw_aes_words(&key_file))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -251,7 +233,7 @@ fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
             .args(["decrypt", "-i"])
             .arg(d.join("ct"))
             .args(["-o", "-"])
-            .args(raw_aes_args(&other_file))
+            .args(raw_aes_words(&other_file))
             .output()
             .unwrap(),
     ));
@@ -266,7 +248,7 @@ fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
             .arg(d.join("bad"))
             .arg("-o")
             .arg(d.join("out"))
-            .args(raw_aes_args(&key_file))
+            .args(raw_aes_words(&key_file))
             .output()
             .unwrap(),
     ));
@@ -286,7 +268,7 @@ fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
                 .args(["encrypt", "-i"])
                 .arg(d.join("plain"))
                 .args(["-o", "-"])
-                .args(raw_aes_args(&d.join("badkey")))
+                .args(raw_aes_words(&d.join("badkey")))
                 .output()
                 .unwrap(),
         ));
@@ -306,7 +288,7 @@ fn errors_logs_and_metadata_never_show_keys_or_plaintext() {
             .arg(d.join(output))
             .arg("--metadata-output")
             .arg(&meta)
-            .args(raw_aes_args(&key_file))
+            .args(raw_aes_words(&key_file))
             .output()
             .unwrap();
         assert_eq!(out.status.success(), output != "x", "{op} {input}");

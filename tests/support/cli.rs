@@ -1,26 +1,12 @@
-//! Shared helpers of the `cli_*` tests: a temporary working directory and key
-//! store per test, and runners that check the exit code and that stderr
-//! holds clean messages (no panic, no backtrace, no "unexpected error").
-#![allow(dead_code)]
+//! The CLI tests' world: a temporary working directory and key store per
+//! test, and runners that check the exit code and that stderr holds clean
+//! messages (no panic, no backtrace, no "unexpected error").
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-/// Environment variables of the KMS core, removed so the host's settings never leak in.
-const ENV_VARS: [&str; 4] = [
-    "ENVELOPE_HOME",
-    "ENVELOPE_PASSPHRASE",
-    "ENVELOPE_REGION",
-    "ENVELOPE_ACCOUNT_ID",
-];
-
-/// The envelope binary under test.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("envelope")
-}
 
 /// A test's world: `work/` (the current directory of every run) and `home/`
 /// (its ENVELOPE_HOME, not created until envelope creates it).
@@ -47,15 +33,11 @@ impl Env {
         self.dir().join(rel)
     }
 
-    /// A command running envelope in `work/` with this test's key store.
+    /// A command running envelope in `work/` with this test's key store (and
+    /// none of the developer's settings).
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(bin());
-        for v in ENV_VARS {
-            c.env_remove(v);
-        }
-        c.env("ENVELOPE_HOME", self.home())
-            .current_dir(self.dir())
-            .stdin(Stdio::null());
+        let mut c = super::scrub::envelope();
+        c.env("ENVELOPE_HOME", self.home()).current_dir(self.dir());
         c
     }
 
@@ -176,7 +158,8 @@ pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A 32-byte raw AES key written to `work/aes.key`, and the `-w` words naming it.
+/// A 32-byte raw AES key written to `work/aes.key`, and the `-w` words naming
+/// it (the test keyring's namespace and name).
 pub fn aes_key(env: &Env) -> Vec<&'static str> {
     env.write("aes.key", &bytes(32, 77));
     vec![
@@ -191,4 +174,22 @@ pub fn aes_key(env: &Env) -> Vec<&'static str> {
 /// `args` followed by `more`.
 pub fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     args.iter().chain(more).copied().collect()
+}
+
+/// Writes `text` to `path` as an executable script.
+///
+/// A child process writes it, not this one: tests run on several threads,
+/// and a child that another thread forks while this process holds the file
+/// open for writing would keep it open until that child's exec, so running
+/// the script could fail with "text file busy" (ETXTBSY).
+#[cfg(unix)]
+pub fn write_executable(path: &Path, text: &str) {
+    let mut child = Command::new("sh")
+        .args(["-c", r#"cat > "$1" && chmod 755 "$1""#, "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "cannot write {}", path.display());
 }

@@ -3,23 +3,21 @@
 //! and terminal manners (the progress bar on a terminal only, no ciphertext
 //! to a terminal) checked under a pseudo-terminal made by `script`.
 
-mod cli_support;
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use cli_support::{assert_clean, bin, bytes, Env};
+use crate::support::cli::{assert_clean, bytes, tree, Env};
+use crate::support::scrub::{self, bin};
 
 /// Runs `script` in `sh -c` in the test's directory with its key store and
-/// `$ENVELOPE` set to the binary.
+/// `$ENVELOPE` set to the binary (and none of the developer's settings).
 fn sh(env: &Env, script: &str) -> std::process::Output {
-    let out = Command::new("sh")
+    let out = scrub::command("sh")
         .arg("-c")
         .arg(script)
         .current_dir(env.dir())
         .env("ENVELOPE", bin())
         .env("ENVELOPE_HOME", env.home())
-        .env_remove("ENVELOPE_PASSPHRASE")
         .output()
         .expect("sh must be available");
     assert_clean(&out.stderr);
@@ -48,10 +46,7 @@ fn tar_through_encrypt_and_decrypt_reproduces_the_tree() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        cli_support::tree(&env.path("src")),
-        cli_support::tree(&env.path("dst"))
-    );
+    assert_eq!(tree(&env.path("src")), tree(&env.path("dst")));
 
     // The same through a file, with a raw AES key, and the decrypt side
     // refusing the wrong context: tar sees no input and the pipeline fails.
@@ -73,10 +68,7 @@ fn tar_through_encrypt_and_decrypt_reproduces_the_tree() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::metadata(env.path("wrong.tar")).unwrap().len(), 0);
-    assert_eq!(
-        cli_support::tree(&env.path("src")),
-        cli_support::tree(&env.path("dst2"))
-    );
+    assert_eq!(tree(&env.path("src")), tree(&env.path("dst2")));
 }
 
 #[test]

@@ -24,14 +24,15 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
-use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::kms::{
     DecryptRequest, DescribeKeyRequest, EncryptRequest, Kms, KmsConfig, KmsCore, ListAliasesRequest,
     ListKeysRequest,
 };
 use envelope::stream::{decrypt, DecryptOptions};
 use zeroize::Zeroizing;
+
+use crate::support::fixtures::{keyring, raw_aes_words, KEY};
+use crate::support::scrub;
 
 /// xorshift64*: kill moments and test data.
 struct Rng(u64);
@@ -70,17 +71,8 @@ impl Rng {
 }
 
 fn envelope() -> Command {
-    let mut c = Command::new(cargo_bin("envelope"));
-    for v in [
-        "ENVELOPE_HOME",
-        "ENVELOPE_PASSPHRASE",
-        "ENVELOPE_REGION",
-        "ENVELOPE_ACCOUNT_ID",
-        "ENVELOPE_ALLOW_INSECURE_KEYSTORE",
-    ] {
-        c.env_remove(v);
-    }
-    c.stdin(Stdio::null()).stderr(Stdio::null());
+    let mut c = scrub::envelope();
+    c.stderr(Stdio::null());
     c
 }
 
@@ -140,31 +132,16 @@ fn sweep(dir: &Path, known: &[&str]) -> usize {
     temps
 }
 
-const KEY: [u8; 32] = [0x5c; 32];
 const SENTINEL: &[u8] = b"an existing file that must survive intact";
 /// Large enough that a run takes a while to write (~0.1-0.5 s here).
 const INPUT_LEN: usize = 96 << 20;
 const ROUNDS: usize = 14;
 
-fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("crash-ns", "crash-key", &KEY).unwrap()
-}
-
-fn raw_key_args(dir: &Path) -> Vec<String> {
-    vec![
-        "-w".into(),
-        "provider=raw-aes".into(),
-        format!("key={}", dir.join("key").display()),
-        "namespace=crash-ns".into(),
-        "name=crash-key".into(),
-    ]
-}
-
 fn crypt(dir: &Path, op: &str, input: &str, output: &str, force: bool) -> Command {
     let mut c = envelope();
     c.current_dir(dir)
         .args([op, "-i", input, "-o", output])
-        .args(raw_key_args(dir));
+        .args(raw_aes_words(&dir.join("key")));
     if force {
         c.arg("--force");
     }

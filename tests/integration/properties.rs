@@ -1,15 +1,12 @@
 //! Property tests: random sizes and frame lengths round-trip; a message opens
 //! only with the right key and context; any single changed byte breaks it.
 
-use envelope::keyring::raw_aes::RawAesKeyring;
-use envelope::stream::{decrypt, encrypt, DecryptOptions, Decryptor, EncryptOptions};
 use envelope::EncryptionContext;
-use envelope::{AlgorithmSuite, CommitmentPolicy};
+use envelope::stream::{decrypt, encrypt, Decryptor, EncryptOptions};
+use envelope::AlgorithmSuite;
 use proptest::prelude::*;
 
-fn keyring(key: &[u8]) -> RawAesKeyring {
-    RawAesKeyring::new("prop-ns", "prop-key", key).expect("valid key")
-}
+use crate::support::fixtures::{allow_all, encrypt_options, keyring_with};
 
 fn suite_strategy() -> impl Strategy<Value = &'static AlgorithmSuite> {
     prop::sample::select(AlgorithmSuite::ALL.to_vec())
@@ -17,22 +14,8 @@ fn suite_strategy() -> impl Strategy<Value = &'static AlgorithmSuite> {
 
 fn opts(suite: &'static AlgorithmSuite, frame_length: u32, ec: EncryptionContext) -> EncryptOptions {
     EncryptOptions {
-        suite: Some(suite),
-        frame_length,
-        commitment_policy: if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        },
         encryption_context: ec,
-        ..EncryptOptions::default()
-    }
-}
-
-fn allow_all() -> DecryptOptions {
-    DecryptOptions {
-        commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
-        ..DecryptOptions::default()
+        ..encrypt_options(suite, frame_length)
     }
 }
 
@@ -52,7 +35,7 @@ proptest! {
         key in prop::collection::vec(any::<u8>(), 32),
         chunk in 1usize..5000,
     ) {
-        let k = keyring(&key);
+        let k = keyring_with(&key);
         let ct = encrypt(&k, &opts(suite, frame_length, ec.clone()), &plaintext).unwrap();
         let d = decrypt(&k, &allow_all(), &ct).unwrap();
         prop_assert_eq!(&d.plaintext, &plaintext);
@@ -82,14 +65,14 @@ proptest! {
         prop_assume!(key != other && value != other_value);
         let mut ec = EncryptionContext::new();
         ec.insert("tenant".into(), value.clone());
-        let ct = encrypt(&keyring(&key), &opts(suite, 512, ec), &plaintext).unwrap();
-        prop_assert!(decrypt(&keyring(&other), &allow_all(), &ct).is_err());
+        let ct = encrypt(&keyring_with(&key), &opts(suite, 512, ec), &plaintext).unwrap();
+        prop_assert!(decrypt(&keyring_with(&other), &allow_all(), &ct).is_err());
         let mut wrong_ctx = allow_all();
         wrong_ctx.reproduced_encryption_context.insert("tenant".into(), other_value);
-        prop_assert!(decrypt(&keyring(&key), &wrong_ctx, &ct).is_err());
+        prop_assert!(decrypt(&keyring_with(&key), &wrong_ctx, &ct).is_err());
         let mut right_ctx = allow_all();
         right_ctx.reproduced_encryption_context.insert("tenant".into(), value);
-        prop_assert_eq!(decrypt(&keyring(&key), &right_ctx, &ct).unwrap().plaintext, plaintext);
+        prop_assert_eq!(decrypt(&keyring_with(&key), &right_ctx, &ct).unwrap().plaintext, plaintext);
     }
 
     #[test]
@@ -101,7 +84,7 @@ proptest! {
         pos in any::<prop::sample::Index>(),
         delta in 1u8..=255,
     ) {
-        let k = keyring(&key);
+        let k = keyring_with(&key);
         let mut ct = encrypt(&k, &opts(suite, frame_length, EncryptionContext::new()), &plaintext).unwrap();
         let i = pos.index(ct.len());
         ct[i] = ct[i].wrapping_add(delta);

@@ -8,13 +8,10 @@
 //! minutes. Everything else (the arguments, the shell operators, `cmp`, the
 //! file names) is the README's text.
 
-mod cli_support;
-
+use crate::support::cli::{assert_clean, write_executable, Env};
+use crate::support::scrub::{self, bin};
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-
-use cli_support::{assert_clean, bin, Env};
 
 /// The command lines of each `sh` block in the README's "Quick start" section.
 fn quick_start_blocks(readme: &str) -> Vec<Vec<String>> {
@@ -50,8 +47,6 @@ exec "$ENVELOPE_UNDER_TEST" "$@"
 #[cfg(unix)]
 #[test]
 fn readme_quick_start_runs_as_written() {
-    use std::os::unix::fs::PermissionsExt;
-
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = fs::read_to_string(root.join("README.md")).unwrap();
     let blocks = quick_start_blocks(&readme);
@@ -75,8 +70,7 @@ fn readme_quick_start_runs_as_written() {
     let stand_in_dir = env.home().with_file_name("bin");
     fs::create_dir(&stand_in_dir).unwrap();
     let cargo = stand_in_dir.join("cargo");
-    fs::write(&cargo, CARGO_STAND_IN).unwrap();
-    fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&cargo, CARGO_STAND_IN);
     let log = stand_in_dir.join("calls.log");
     let path = format!(
         "{}:{}",
@@ -85,7 +79,7 @@ fn readme_quick_start_runs_as_written() {
     );
 
     let run = || {
-        let out = Command::new("sh")
+        let out = scrub::command("sh")
             .arg("-c")
             .arg(line)
             .current_dir(env.dir())
@@ -93,7 +87,6 @@ fn readme_quick_start_runs_as_written() {
             .env("QUICK_START_LOG", &log)
             .env("ENVELOPE_UNDER_TEST", bin())
             .env("ENVELOPE_HOME", env.home())
-            .env_remove("ENVELOPE_PASSPHRASE")
             .output()
             .unwrap();
         assert_clean(&out.stderr);

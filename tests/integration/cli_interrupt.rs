@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::fixtures::{raw_aes_words, KEY};
+use crate::support::scrub;
+
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -20,26 +23,18 @@ fn temp_files(dir: &Path) -> Vec<String> {
 fn interrupt_while_writing(signal: &str, force_over_existing: bool) {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
-    std::fs::write(&key, [7u8; 32]).unwrap();
+    std::fs::write(&key, KEY).unwrap();
     let out = dir.path().join("out.encrypted");
     if force_over_existing {
         std::fs::write(&out, b"precious").unwrap();
     }
-    let mut args = vec![
-        "encrypt".to_owned(),
-        "-o".into(),
-        out.display().to_string(),
-        "-w".into(),
-        "provider=raw-aes".into(),
-        format!("key={}", key.display()),
-        "namespace=ns".into(),
-        "name=k".into(),
-    ];
+    let mut args = vec!["encrypt".to_owned(), "-o".into(), out.display().to_string()];
+    args.extend(raw_aes_words(&key));
     if force_over_existing {
         args.push("--force".into());
     }
     // stdin stays open, so the encryption is still running when the signal comes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_envelope"))
+    let mut child = scrub::envelope()
         .args(&args)
         .env("ENVELOPE_HOME", dir.path().join("home"))
         .stdin(Stdio::piped())

@@ -12,7 +12,10 @@
 //! passes of every folder must add up to the runnable cases the expectations
 //! list, so a case that is silently dropped fails the test.
 //!
-//! The vectors live outside the repository; without them the tests say so and pass.
+//! The vectors live outside the repository and are found by
+//! `support::shared`: when `../shared` is absent the tests say so and pass
+//! (fail under `CI=true`); when it is present, a missing or unreadable vector
+//! folder, manifest or expectations file fails them.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -32,6 +35,8 @@ use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions};
 use envelope::Secret;
 use envelope::{CommitmentPolicy, EncryptionContext, Error};
+
+use crate::support::shared;
 
 /// Folders that `expectations.json` describes only in prose (its `_notes`), with
 /// the counts its README table gives: plaintext, error, skip.
@@ -260,15 +265,10 @@ impl fmt::Display for Tally {
 // ---------------------------------------------------------------------------
 // Loading
 
-/// The vectors folder, or `None` (after saying so) when it is absent.
+/// The vectors folder, or `None` (after saying so) when `../shared` is absent.
+#[track_caller]
 fn vectors_root() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors");
-    if root.join("expectations.json").is_file() {
-        Some(root)
-    } else {
-        println!("vectors: ../shared/vectors not found; official vector tests not run");
-        None
-    }
+    shared::folder("vectors")
 }
 
 /// The vector folders on disk, checked against the folders the expectations name

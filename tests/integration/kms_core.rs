@@ -7,96 +7,10 @@ use std::sync::Arc;
 
 use envelope::kms::*;
 use envelope::EncryptionContext;
-use envelope::Secret;
-use zeroize::Zeroizing;
 
-const T0: u64 = 1_800_000_000;
+use crate::support::kms::{open_at, secret, Env, T0};
+
 const DAY: u64 = 86_400;
-
-/// A store in `dir` with a clock the test moves.
-fn open_at(dir: &Path, clock: &Arc<AtomicU64>) -> Result<KmsCore, KmsError> {
-    let mut c = KmsConfig::new(dir);
-    let t = clock.clone();
-    c.clock = Clock::from_fn(move || t.load(Ordering::SeqCst));
-    KmsCore::open(c)
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    clock: Arc<AtomicU64>,
-    kms: KmsCore,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicU64::new(T0));
-        let kms = open_at(&dir.path().join("ks"), &clock).unwrap();
-        Env {
-            _dir: dir,
-            clock,
-            kms,
-        }
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.kms.keystore().to_path_buf()
-    }
-
-    fn advance(&self, secs: u64) {
-        self.clock.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    fn key(&self) -> KeyMetadata {
-        self.key_spec(None)
-    }
-
-    fn key_spec(&self, spec: Option<KeySpec>) -> KeyMetadata {
-        self.kms
-            .create_key(&CreateKeyRequest {
-                key_spec: spec,
-                key_usage: spec.map(|_| KeyUsage::EncryptDecrypt),
-                ..Default::default()
-            })
-            .unwrap()
-            .key_metadata
-    }
-
-    fn encrypt(&self, key_id: &str, pt: &[u8], ec: &EncryptionContext) -> Result<EncryptResponse, KmsError> {
-        self.kms.encrypt(&EncryptRequest {
-            key_id: key_id.into(),
-            plaintext: secret(pt),
-            encryption_context: ec.clone(),
-            encryption_algorithm: None,
-        })
-    }
-
-    fn decrypt(
-        &self,
-        blob: &[u8],
-        ec: &EncryptionContext,
-        key_id: Option<&str>,
-    ) -> Result<DecryptResponse, KmsError> {
-        self.kms.decrypt(&DecryptRequest {
-            ciphertext_blob: blob.to_vec(),
-            encryption_context: ec.clone(),
-            key_id: key_id.map(Into::into),
-            encryption_algorithm: None,
-        })
-    }
-
-    fn key_id_op(
-        &self,
-        f: fn(&KmsCore, &KeyIdRequest) -> Result<EmptyResponse, KmsError>,
-        id: &str,
-    ) -> Result<(), KmsError> {
-        f(&self.kms, &KeyIdRequest { key_id: id.into() }).map(|_| ())
-    }
-}
-
-fn secret(b: &[u8]) -> Secret {
-    Zeroizing::new(b.to_vec())
-}
 
 fn ec(pairs: &[(&str, &str)]) -> EncryptionContext {
     pairs
@@ -122,7 +36,7 @@ fn kms_core_is_send_sync_and_a_dyn_kms() {
     assert_send_sync::<KmsCore>();
     let env = Env::new();
     let k = env.key();
-    let shared: Arc<dyn Kms> = Arc::new(env.kms);
+    let shared: Arc<dyn Kms> = env.kms;
     let h = {
         let shared = shared.clone();
         std::thread::spawn(move || shared.describe_key(&KeyIdRequest { key_id: k.key_id }).unwrap())

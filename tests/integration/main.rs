@@ -1,0 +1,32 @@
+//! The integration tests, as one test binary with a module per subject (as
+//! rustls does): the library and its dependencies are linked once, not once
+//! per file. Run one subject with `cargo test --test integration tamper::`.
+//!
+//! Two test binaries stay apart, because each installs its own global
+//! allocator that watches every allocation of the process: `alloc_bounds`
+//! (counts live bytes) and `zeroize` (inspects freed blocks).
+//!
+//! The tests here share one process and run on several threads, so none of
+//! them may change process-wide state (environment variables, the current
+//! directory, signal handlers, the umask); children get their settings
+//! through [`support::scrub`].
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_files;
+mod cli_inspect;
+mod cli_interrupt;
+mod cli_pipes;
+mod cli_readme;
+mod crash_safety;
+mod key_hygiene;
+mod keyring_vectors;
+mod kms_cli;
+mod kms_core;
+mod kms_keyring;
+mod known_answers;
+mod properties;
+mod support_checks;
+mod tamper;
+mod vectors;
