@@ -723,7 +723,7 @@ fn help_documents_exit_codes_and_options() {
             "0  success",
             "1  integrity",
             "2  usage error",
-            "3  I/O error",
+            "3  I/O or system error",
             "4  key-service error",
         ] {
             assert!(text.contains(line), "{args:?} lacks {line:?}");
