@@ -3,13 +3,13 @@
 //! and whole messages through it (every suite; KMS + raw AES opens with either alone).
 
 use envelope::format::EncryptedDataKey;
-use envelope::Error;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::{EncryptionMaterials, Keyring};
 use envelope::kms::*;
 use envelope::stream::{decrypt, encrypt, EncryptOptions};
+use envelope::Error;
 use envelope::{AlgorithmSuite, EncryptionContext, ErrorKind};
 use zeroize::Zeroizing;
 

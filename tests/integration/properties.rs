@@ -1,9 +1,9 @@
 //! Property tests: random sizes and frame lengths round-trip; a message opens
 //! only with the right key and context; any single changed byte breaks it.
 
-use envelope::EncryptionContext;
 use envelope::stream::{decrypt, encrypt, Decryptor, EncryptOptions};
 use envelope::AlgorithmSuite;
+use envelope::EncryptionContext;
 use proptest::prelude::*;
 
 use crate::support::fixtures::{allow_all, encrypt_options, keyring_with};

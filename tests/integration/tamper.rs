@@ -22,9 +22,9 @@ use std::path::Path;
 use envelope::format::{ContentType, Limits, Parsed};
 use envelope::internal::body::{parse_frame_header, parse_non_framed_header};
 use envelope::internal::header;
-use envelope::suite::TAG_LEN;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{decrypt, encrypt, Decryptor, EncryptOptions};
+use envelope::suite::TAG_LEN;
 use envelope::{AlgorithmSuite, Error};
 
 use crate::support::fixtures::{allow_all, encrypt_options, kat_keyring, keyring, raw_aes_words, KEY};

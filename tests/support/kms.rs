@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use envelope::Secret;
 use envelope::keyring::kms::KmsKeyring;
 use envelope::kms::{
     Clock, CreateKeyRequest, DecryptRequest, DecryptResponse, EmptyResponse, EncryptRequest, EncryptResponse,
     KeyIdRequest, KeyMetadata, KeySpec, KeyUsage, Kms, KmsConfig, KmsCore, KmsError,
 };
 use envelope::EncryptionContext;
+use envelope::Secret;
 use zeroize::Zeroizing;
 
 /// Where the test clock starts (Unix seconds, in 2027).
