@@ -110,6 +110,13 @@ pub enum ApiMisuse {
     UpdateAfterFinish,
     /// `Encryptor::finish` a second time.
     FinishTwice,
+    /// An encryptor handed to an adapter after it had already written output.
+    EncryptorInUse,
+    /// An async adapter used outside a tokio runtime, which it needs for its
+    /// blocking pool.
+    NoTokioRuntime,
+    /// An adapter used again after an error ended its message.
+    UsedAfterError,
     /// A keyring's `on_encrypt` succeeded without producing a data key.
     KeyringProducedNoDataKey,
     /// A keyring's `on_encrypt` produced a data key of the wrong length for the suite.
@@ -137,6 +144,9 @@ impl fmt::Display for ApiMisuse {
         match self {
             ApiMisuse::UpdateAfterFinish => f.write_str("update after finish"),
             ApiMisuse::FinishTwice => f.write_str("finish called twice"),
+            ApiMisuse::EncryptorInUse => f.write_str("the encryptor has already written output"),
+            ApiMisuse::NoTokioRuntime => f.write_str("called outside a tokio runtime"),
+            ApiMisuse::UsedAfterError => f.write_str("used again after an error ended the message"),
             ApiMisuse::KeyringProducedNoDataKey => f.write_str("the keyring produced no data key"),
             ApiMisuse::DataKeyLength { got, want } => {
                 write!(

@@ -27,3 +27,33 @@ pub mod body {
 }
 
 pub use crate::stream::content_cipher::ContentCipher;
+
+/// An [`Encryptor`](crate::stream::Encryptor) whose message id is given
+/// rather than drawn at random, so that tests can make two encryptors (one
+/// for the synchronous path, one for an adapter) that must write the same
+/// bytes. A fixed message id must never be used for real messages.
+pub fn encryptor_with_message_id(
+    keyring: &dyn crate::keyring::Keyring,
+    opts: &crate::stream::EncryptOptions,
+    message_id: Vec<u8>,
+) -> crate::error::Result<crate::stream::Encryptor> {
+    crate::stream::encryptor_with_message_id(keyring, opts, message_id)
+}
+
+/// Test probes into the tokio adapters: whether their blocking tasks have
+/// all ended.
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use crate::stream::tokio::probe::TaskProbe;
+    use crate::stream::tokio::{DecryptingReader, EncryptingWriter};
+
+    /// The probe of a writer's blocking tasks.
+    pub fn writer_probe<W: ::tokio::io::AsyncWrite + Unpin>(w: &EncryptingWriter<W>) -> TaskProbe {
+        crate::stream::tokio::writer_probe(w)
+    }
+
+    /// The probe of a reader's blocking tasks.
+    pub fn reader_probe<R: ::tokio::io::AsyncRead + Unpin>(r: &DecryptingReader<R>) -> TaskProbe {
+        crate::stream::tokio::reader_probe(r)
+    }
+}

@@ -47,6 +47,20 @@ pub struct DecryptionMaterials {
 }
 
 /// A source of data keys. Implemented by the raw AES, raw RSA, KMS and multi keyrings.
+///
+/// # A blocking interface
+///
+/// `on_encrypt` and `on_decrypt` are synchronous and may block on I/O (a
+/// KMS keyring calls a [`crate::kms::Kms`]: SQLite for the embedded core,
+/// the network for a remote service). They must never be called on an
+/// async runtime's worker thread. The async adapters
+/// (`envelope::stream::tokio`) call them on the runtime's blocking pool
+/// (`tokio::task::spawn_blocking`), never on a worker; code of your own
+/// that calls a keyring from async code must do the same. An
+/// implementation may in turn be called on any thread, a blocking-pool
+/// thread of the caller's runtime included, and must neither panic nor
+/// deadlock there: see the contract on [`crate::kms::Kms`] for keyrings
+/// built on an async client.
 pub trait Keyring: Send + Sync {
     /// Generates the data key if there is none, and appends this keyring's EDK.
     fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<()>;

@@ -64,6 +64,26 @@ pub use types::{
 pub const DEFAULT_KEY_ALIAS: &str = "alias/envelope-default";
 
 /// An AWS KMS-compatible key service. Every method is one AWS operation.
+///
+/// # A blocking interface
+///
+/// The methods are synchronous and may block on I/O: the embedded
+/// [`KmsCore`] reads and writes SQLite, a remote service waits on the
+/// network. So they must never be called on an async runtime's worker
+/// thread: from async code, call them through
+/// `tokio::task::spawn_blocking` (the async stream adapters,
+/// `envelope::stream::tokio`, do so for every keyring call, and keyrings are
+/// what call this trait).
+///
+/// The contract for implementations: a method may be called from any
+/// thread, including a blocking-pool thread inside the caller's own tokio
+/// runtime, and must then neither panic nor deadlock. An implementation
+/// built on an async client (such as `aws-sdk-kms`) therefore owns a
+/// private runtime on its own threads, sends each request there and waits
+/// for the answer on a plain (`std`) channel; it must not call
+/// `Runtime::block_on` or `Handle::block_on` on the caller's runtime, which
+/// panics on a worker thread ("Cannot start a runtime from within a
+/// runtime") and can starve a current-thread runtime.
 pub trait Kms: Send + Sync {
     /// CreateKey: a symmetric (default) or RSA encryption key.
     fn create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError>;

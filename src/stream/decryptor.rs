@@ -6,6 +6,8 @@
 //!   the footer signature verifies;
 //! * any byte after the end of the message is an error.
 
+use std::sync::Arc;
+
 use zeroize::Zeroizing;
 
 use super::content_cipher::ContentCipher;
@@ -32,7 +34,7 @@ enum State {
 
 /// What [`Decryptor::hand_over`] lends out for the body.
 pub(super) struct BodyHandOver<'a> {
-    pub cipher: &'a ContentCipher,
+    pub cipher: &'a Arc<ContentCipher>,
     pub frame_length: u32,
     pub next_seq: u32,
     pub hasher: Option<signature::Hasher>,
@@ -40,7 +42,8 @@ pub(super) struct BodyHandOver<'a> {
 
 /// Decrypts an ESDK message fed in pieces of any size.
 pub struct Decryptor<'k> {
-    keyring: &'k dyn Keyring,
+    /// `None` for a decryptor made after its header was authenticated elsewhere.
+    keyring: Option<&'k dyn Keyring>,
     opts: DecryptOptions,
     state: State,
     header: Option<Header>,
@@ -68,7 +71,7 @@ impl<'k> Decryptor<'k> {
     /// A decryptor that will ask `keyring` for the data key once the header is read.
     pub fn new(keyring: &'k dyn Keyring, opts: DecryptOptions) -> Self {
         Decryptor {
-            keyring,
+            keyring: Some(keyring),
             opts,
             state: State::Header,
             header: None,
@@ -78,6 +81,35 @@ impl<'k> Decryptor<'k> {
             next_seq: 1,
             held: Zeroizing::new(Vec::new()),
             consumed: 0,
+        }
+    }
+
+    /// A decryptor standing after a header that was parsed (from its first
+    /// `header_len` bytes) and authenticated elsewhere, with the setup that
+    /// authentication produced: the async adapters get the data key on a
+    /// blocking thread and go on from here.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn authenticated(
+        header: Header,
+        header_len: usize,
+        setup: DecryptSetup,
+        opts: DecryptOptions,
+    ) -> Decryptor<'static> {
+        let state = match header.content_type {
+            ContentType::Framed => State::FrameHeader,
+            ContentType::NonFramed => State::NonFramedHeader,
+        };
+        Decryptor {
+            keyring: None,
+            opts,
+            state,
+            header: Some(header),
+            setup: Some(setup),
+            buf: Vec::new(),
+            need: 1,
+            next_seq: 1,
+            held: Zeroizing::new(Vec::new()),
+            consumed: header_len as u64,
         }
     }
 
@@ -234,7 +266,10 @@ impl<'k> Decryptor<'k> {
         match header::parse(rest, &limits)? {
             Parsed::Incomplete(more) => Ok(self.wait(rest.len(), more)),
             Parsed::Done(h, n) => {
-                let setup = prepare_decrypt(self.keyring, &h, &self.opts)?;
+                let keyring = self
+                    .keyring
+                    .ok_or(Error::Unreachable("a header after the header"))?;
+                let setup = prepare_decrypt(keyring, &h, &self.opts)?;
                 self.state = match h.content_type {
                     ContentType::Framed => State::FrameHeader,
                     ContentType::NonFramed => State::NonFramedHeader,

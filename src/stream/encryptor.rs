@@ -1,5 +1,7 @@
 //! The sans-I/O encryptor: plaintext in, message bytes out.
 
+use std::sync::Arc;
+
 use zeroize::Zeroizing;
 
 use super::content_cipher::ContentCipher;
@@ -19,7 +21,7 @@ use crate::keyring::Keyring;
 /// an empty final frame: no read-ahead is needed, and every ESDK (including
 /// Python 3.x, which rejects a full final frame) reads the result.
 pub struct Encryptor {
-    cipher: ContentCipher,
+    cipher: Arc<ContentCipher>,
     header: Header,
     frame_len: usize,
     next_seq: u32,
@@ -69,9 +71,22 @@ impl Encryptor {
         &self.header
     }
 
-    /// The content cipher, for callers that seal frames themselves (the parallel pipeline).
-    pub(super) fn cipher(&self) -> &ContentCipher {
+    /// The content cipher, for callers that seal frames themselves (the
+    /// parallel pipeline, the async adapters' blocking tasks).
+    pub(super) fn cipher(&self) -> &Arc<ContentCipher> {
         &self.cipher
+    }
+
+    /// Whether nothing has been written yet (not even the header).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn is_unused(&self) -> bool {
+        !self.header_written && !self.finished
+    }
+
+    /// Whether the message will end with a signature footer.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn is_signed(&self) -> bool {
+        self.signer.is_some()
     }
 
     fn write_header(&mut self, out: &mut Vec<u8>) {

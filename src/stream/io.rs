@@ -252,7 +252,7 @@ impl<R: Read> Read for DecryptingReader<'_, R> {
     }
 }
 
-fn into_io(e: Error) -> io::Error {
+pub(super) fn into_io(e: Error) -> io::Error {
     match e {
         Error::Io(e) => e,
         e => io::Error::new(io::ErrorKind::InvalidData, e),

@@ -19,6 +19,8 @@ mod io;
 mod parallel;
 mod pipeline;
 mod setup;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use authenticated_header::AuthenticatedHeader;
 pub use decryptor::Decryptor;
@@ -101,6 +103,18 @@ impl std::fmt::Debug for DecryptedMessage {
             .field("header", &self.header)
             .finish()
     }
+}
+
+/// An encryptor with a given message id (tests only, through
+/// `internal::encryptor_with_message_id`).
+pub(crate) fn encryptor_with_message_id(
+    keyring: &dyn Keyring,
+    opts: &EncryptOptions,
+    message_id: Vec<u8>,
+) -> Result<Encryptor> {
+    Ok(Encryptor::from_setup(setup::prepare_encrypt_with_id(
+        keyring, opts, message_id,
+    )?))
 }
 
 /// Encrypts a byte slice into a complete message.

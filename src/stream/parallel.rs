@@ -12,6 +12,7 @@
 //! calling thread: small inputs start no thread.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -30,7 +31,7 @@ use crate::suite::IV_LEN;
 /// Plaintext bytes per batch, rounded up to whole frames: every read and
 /// write is at least this large. Small enough that the batches in flight
 /// stay in the L3 cache (about 12 MiB for two workers).
-const BATCH_BYTES: usize = 1 << 20;
+pub(super) const BATCH_BYTES: usize = 1 << 20;
 /// Bytes (plaintext for encryption, message body for decryption) that always
 /// go through on the calling thread. On two cores the pipeline's fixed costs
 /// (faulting in its buffers, starting threads, moving batches between
@@ -41,7 +42,7 @@ const SMALL_INPUT: usize = 16 << 20;
 const MAX_THREADS: usize = 256;
 /// Longer frames take the single-threaded path, which holds about one frame
 /// where the pipeline would hold one per batch in flight.
-const MAX_PARALLEL_FRAME: usize = 4 << 20;
+pub(super) const MAX_PARALLEL_FRAME: usize = 4 << 20;
 
 /// The number of threads the machine offers (1 if unknown): the default for
 /// the `threads` argument of [`encrypt_stream_parallel`] and friends.
@@ -151,7 +152,7 @@ pub(crate) fn encrypt_with(
     let mut tail = Zeroizing::new(Vec::new());
     let mut bytes_in = 0u64;
     let job = Seal {
-        cipher: enc.cipher(),
+        cipher: Arc::clone(enc.cipher()),
         frame_len,
     };
     let outcome = pipeline::run(
@@ -210,12 +211,12 @@ pub(crate) fn encrypt_with(
 }
 
 /// Seals regular frames: plaintext in, sealed frames out.
-struct Seal<'a> {
-    cipher: &'a ContentCipher,
-    frame_len: usize,
+pub(super) struct Seal {
+    pub cipher: Arc<ContentCipher>,
+    pub frame_len: usize,
 }
 
-impl Job for Seal<'_> {
+impl Job for Seal {
     fn process(&self, b: &mut Batch) -> Result<()> {
         let sealed_len = sealed_frame_len(false, self.frame_len);
         let frames = b.plain[..b.frames * self.frame_len].chunks_exact(self.frame_len);
@@ -236,12 +237,12 @@ impl Job for Seal<'_> {
 }
 
 /// Opens regular frames: sealed frames in, plaintext out.
-struct Open<'a> {
-    cipher: &'a ContentCipher,
-    frame_len: usize,
+pub(super) struct Open {
+    pub cipher: Arc<ContentCipher>,
+    pub frame_len: usize,
 }
 
-impl Job for Open<'_> {
+impl Job for Open {
     fn process(&self, b: &mut Batch) -> Result<()> {
         let sealed_len = sealed_frame_len(false, self.frame_len);
         let frames = b.sealed[..b.frames * sealed_len].chunks_exact(sealed_len);
@@ -377,7 +378,7 @@ impl<R: Read> Body<'_, R> {
         let mut consumed = 0u64;
         let mut tail = Vec::new();
         let job = Open {
-            cipher: body.cipher,
+            cipher: Arc::clone(body.cipher),
             frame_len,
         };
         let outcome = pipeline::run(
@@ -409,50 +410,31 @@ impl<R: Read> Body<'_, R> {
                 // regular frames when full, so a frame is cut only at the end
                 // of the input.
                 let data = &b.sealed[..n];
-                let mut pos = 0;
                 b.first_seq = next_seq;
-                b.frames = 0;
-                let more = loop {
-                    let rest = &data[pos..];
-                    match parse_frame_header(rest, frame_length) {
-                        Err(e) => {
-                            b.error = Some(e);
-                            break false;
-                        }
-                        Ok(Parsed::Done(fh, _)) if fh.is_final => {
-                            tail.extend_from_slice(rest);
-                            tail.extend_from_slice(&carry[carry_pos..]);
-                            break false;
-                        }
-                        Ok(Parsed::Done(fh, _)) if fh.seq != next_seq => {
-                            b.error = Some(Error::malformed(
-                                Part::Frame(fh.seq),
-                                format!("out of order: expected frame {next_seq}"),
-                            ));
-                            break false;
-                        }
-                        Ok(Parsed::Done(fh, _)) if rest.len() >= sealed_len => {
-                            let Some(next) = fh.seq.checked_add(1) else {
-                                b.error =
-                                    Some(Error::malformed(Part::Frame(fh.seq), "sequence number overflow"));
-                                break false;
-                            };
-                            next_seq = next;
-                            b.frames += 1;
-                            pos += sealed_len;
-                        }
-                        Ok(_) if *eof && carry_pos == carry.len() => {
-                            tail.extend_from_slice(rest);
-                            break false;
-                        }
-                        Ok(_) if rest.is_empty() => break true,
-                        Ok(_) => {
-                            b.error = Some(Error::Unreachable("a batch ended inside a frame"));
-                            break false;
-                        }
+                let split = split_frames(data, frame_length, &mut next_seq);
+                b.frames = split.frames;
+                let rest = &data[split.len..];
+                let more = match split.end {
+                    SplitEnd::Error(e) => {
+                        b.error = Some(e);
+                        false
+                    }
+                    SplitEnd::Final => {
+                        tail.extend_from_slice(rest);
+                        tail.extend_from_slice(&carry[carry_pos..]);
+                        false
+                    }
+                    SplitEnd::More if *eof && carry_pos == carry.len() => {
+                        tail.extend_from_slice(rest);
+                        false
+                    }
+                    SplitEnd::More if rest.is_empty() => true,
+                    SplitEnd::More => {
+                        b.error = Some(Error::Unreachable("a batch ended inside a frame"));
+                        false
                     }
                 };
-                consumed += pos as u64;
+                consumed += split.len as u64;
                 more
             },
         );
@@ -460,5 +442,73 @@ impl<R: Read> Body<'_, R> {
         outcome.result?;
         self.dec.take_back(next_seq, outcome.hasher, consumed);
         Ok(Some(tail))
+    }
+}
+
+/// How body bytes that start at a regular-frame boundary split into whole
+/// regular frames and what follows them ([`split_frames`]).
+pub(super) struct Split {
+    /// Whole regular frames at the start.
+    pub frames: usize,
+    /// The bytes those frames take.
+    pub len: usize,
+    /// What stands at `len`.
+    pub end: SplitEnd,
+}
+
+/// What follows the whole regular frames of a [`Split`].
+pub(super) enum SplitEnd {
+    /// Nothing, or the start of a regular frame that needs more bytes.
+    More,
+    /// The final frame's header.
+    Final,
+    /// A frame header that is malformed or out of order: the first fault
+    /// after the whole frames, in message order.
+    Error(Error),
+}
+
+/// Walks the frame headers of `data` (body bytes starting at frame
+/// `*next_seq`), counting the whole regular frames and advancing `*next_seq`
+/// past them. Shared by the thread pipeline and the async adapters, so that
+/// both check sequence numbers and frame headers the same way.
+pub(super) fn split_frames(data: &[u8], frame_length: u32, next_seq: &mut u32) -> Split {
+    let sealed_len = sealed_frame_len(false, frame_length as usize);
+    let mut split = Split {
+        frames: 0,
+        len: 0,
+        end: SplitEnd::More,
+    };
+    loop {
+        let rest = &data[split.len..];
+        match parse_frame_header(rest, frame_length) {
+            Err(e) => {
+                split.end = SplitEnd::Error(e);
+                return split;
+            }
+            Ok(Parsed::Done(fh, _)) if fh.is_final => {
+                split.end = SplitEnd::Final;
+                return split;
+            }
+            Ok(Parsed::Done(fh, _)) if fh.seq != *next_seq => {
+                split.end = SplitEnd::Error(Error::malformed(
+                    Part::Frame(fh.seq),
+                    format!("out of order: expected frame {next_seq}"),
+                ));
+                return split;
+            }
+            Ok(Parsed::Done(fh, _)) if rest.len() >= sealed_len => {
+                let Some(next) = fh.seq.checked_add(1) else {
+                    split.end = SplitEnd::Error(Error::malformed(
+                        Part::Frame(fh.seq),
+                        "sequence number overflow",
+                    ));
+                    return split;
+                };
+                *next_seq = next;
+                split.frames += 1;
+                split.len += sealed_len;
+            }
+            Ok(_) => return split,
+        }
     }
 }

@@ -5,6 +5,8 @@
 //! the context) and its required-encryption-context CMM (pairs authenticated
 //! but not stored) in one place.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 
 use super::content_cipher::ContentCipher;
@@ -22,13 +24,14 @@ use crate::suite::{AlgorithmSuite, IV_LEN};
 /// Everything the encryptor needs once the header is written.
 pub(crate) struct EncryptSetup {
     pub header: Header,
-    pub cipher: ContentCipher,
+    pub cipher: Arc<ContentCipher>,
     pub signer: Option<(Signer, Hasher)>,
 }
 
 /// Everything the decryptor needs once the header has verified.
 pub(crate) struct DecryptSetup {
-    pub cipher: ContentCipher,
+    /// Shared with the workers that open frames (threads or blocking tasks).
+    pub cipher: Arc<ContentCipher>,
     /// The signature hash, already fed the header (signing suites only).
     pub hasher: Option<Hasher>,
     /// The signer's public point (signing suites only).
@@ -168,7 +171,7 @@ pub(crate) fn prepare_encrypt_with_id(
     };
     Ok(EncryptSetup {
         header,
-        cipher,
+        cipher: Arc::new(cipher),
         signer,
     })
 }
@@ -263,7 +266,7 @@ pub(crate) fn prepare_decrypt(
         _ => None,
     };
     Ok(DecryptSetup {
-        cipher,
+        cipher: Arc::new(cipher),
         hasher,
         public_point,
     })

@@ -29,4 +29,6 @@ mod known_answers;
 mod properties;
 mod support_checks;
 mod tamper;
+#[cfg(feature = "tokio")]
+mod tokio_io;
 mod vectors;

@@ -8,7 +8,10 @@
 //!   verified before the damage: a prefix of the true plaintext that ends
 //!   before the damaged frame, nothing at all when the damage is in the
 //!   header, and never the final frame of a signed message unless its
-//!   signature verified.
+//!   signature verified;
+//! * with the `tokio` feature, the async `DecryptingReader` fails with the
+//!   same error as the one-shot decrypt and releases no more than the
+//!   streaming decryptor may.
 //!
 //! The same holds for non-framed messages (from the known-answer set, since
 //! envelope writes only framed ones). A representative subset also goes
@@ -18,6 +21,7 @@
 use std::fs;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use envelope::format::{ContentType, Limits, Parsed};
 use envelope::internal::body::{parse_frame_header, parse_non_framed_header};
@@ -127,11 +131,9 @@ fn may_release(l: &Layout, damage: usize) -> usize {
 
 /// Checks one damaged message; `damage` is the first byte that differs from
 /// (or is missing from) the valid message.
-fn check(keyring: &RawAesKeyring, what: &str, bad: &[u8], damage: usize, plaintext: &[u8], l: &Layout) {
-    assert!(
-        decrypt(keyring, &allow_all(), bad).is_err(),
-        "{what}: one-shot decrypt succeeded"
-    );
+fn check(keyring: &Arc<RawAesKeyring>, what: &str, bad: &[u8], damage: usize, plaintext: &[u8], l: &Layout) {
+    let one_shot = decrypt(&**keyring, &allow_all(), bad);
+    assert!(one_shot.is_err(), "{what}: one-shot decrypt succeeded");
     let limit = may_release(l, damage);
     // Whole input at once, and in 7-byte pieces (splits every field).
     for chunk in [bad.len().max(1), 7] {
@@ -149,13 +151,30 @@ fn check(keyring: &RawAesKeyring, what: &str, bad: &[u8], damage: usize, plainte
             );
         }
     }
+    #[cfg(feature = "tokio")]
+    {
+        // The async reader: the same error, and no more released.
+        let expected = one_shot.err().map(|e| e.to_string());
+        for chunk in [bad.len().max(1), 7] {
+            let (released, r) = crate::tokio_io::async_release(keyring.clone(), bad, chunk);
+            assert_eq!(r.err(), expected, "{what}: async reader (chunk {chunk})");
+            assert!(
+                released.len() <= limit && plaintext.starts_with(&released),
+                "{what}: async reader released {} bytes, at most {limit} allowed (chunk {chunk})",
+                released.len()
+            );
+            if damage < l.header_len {
+                assert!(released.is_empty(), "{what}: async reader released plaintext");
+            }
+        }
+    }
 }
 
 /// Every bit flip, every truncation and a few appendages of one message.
-fn tamper_everything(keyring: &RawAesKeyring, label: &str, msg: &[u8], plaintext: &[u8]) -> usize {
+fn tamper_everything(keyring: &Arc<RawAesKeyring>, label: &str, msg: &[u8], plaintext: &[u8]) -> usize {
     let l = layout(msg);
     assert_eq!(l.blocks.last().map(|b| b.plaintext.end), Some(plaintext.len()));
-    assert_eq!(&decrypt(keyring, &allow_all(), msg).unwrap().plaintext, plaintext);
+    assert_eq!(&decrypt(&**keyring, &allow_all(), msg).unwrap().plaintext, plaintext);
     let mut cases = 0;
     for i in 0..msg.len() {
         for bit in 0..8 {
@@ -190,12 +209,18 @@ fn tamper_everything(keyring: &RawAesKeyring, label: &str, msg: &[u8], plaintext
         bad.extend_from_slice(extra);
         let what = format!("{label}: {} bytes appended", extra.len());
         assert!(
-            matches!(decrypt(keyring, &allow_all(), &bad), Err(Error::TrailingData)),
+            matches!(decrypt(&**keyring, &allow_all(), &bad), Err(Error::TrailingData)),
             "{what}"
         );
         for chunk in [bad.len(), 7] {
             let (released, ok) = stream(keyring, &bad, chunk);
             assert!(!ok && plaintext.starts_with(&released), "{what} (chunk {chunk})");
+            #[cfg(feature = "tokio")]
+            {
+                let (released, r) = crate::tokio_io::async_release(keyring.clone(), &bad, chunk);
+                assert_eq!(r.err(), Some(Error::TrailingData.to_string()), "{what}: async (chunk {chunk})");
+                assert!(plaintext.starts_with(&released), "{what}: async (chunk {chunk})");
+            }
         }
         cases += 1;
     }
@@ -204,7 +229,7 @@ fn tamper_everything(keyring: &RawAesKeyring, label: &str, msg: &[u8], plaintext
 
 #[test]
 fn every_suite_every_bit_every_cut() {
-    let k = keyring();
+    let k = Arc::new(keyring());
     let mut cases = 0;
     for suite in AlgorithmSuite::ALL {
         for plaintext in [&PLAINTEXT[..], b""] {
@@ -221,7 +246,7 @@ fn every_suite_every_bit_every_cut() {
 
 #[test]
 fn non_framed_messages() {
-    let k = kat_keyring();
+    let k = Arc::new(kat_keyring());
     // Exhaustive on the small (empty) one; the signed 9 KiB one exhaustively
     // in its header, body prefix and footer, and every 61st bit of its ciphertext.
     let small = fs::read("testdata/kat/messages/empty-nonframed-0478.esdk").unwrap();
