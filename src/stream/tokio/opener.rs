@@ -93,6 +93,8 @@ pub(super) struct Opener {
     jobs: Ordered<Batch>,
     /// Message bytes for the decryptor.
     tail: Vec<u8>,
+    /// Where the header and the tail are read to (zeroed once, reused).
+    rbuf: Vec<u8>,
     feeding: Ordered<(Decryptor<'static>, Zeroizing<Vec<u8>>, Result<()>)>,
     out: Output,
     eof: bool,
@@ -124,6 +126,7 @@ impl Opener {
             filled: 0,
             spare: None,
             tail: Vec::new(),
+            rbuf: Vec::new(),
             out: Output::None,
             eof: false,
             failure: Failure::default(),
@@ -226,6 +229,19 @@ impl Opener {
         }
     }
 
+    /// Reads up to `max` bytes into `rbuf`; `Ok(0)` at the end of the input.
+    fn poll_read_chunk<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        max: usize,
+    ) -> Poll<Result<usize>> {
+        if self.rbuf.len() < max {
+            self.rbuf.resize(max, 0);
+        }
+        Self::poll_read_into(cx, reader, &mut self.rbuf[..max])
+    }
+
     /// Reads into `buf`; `Ok(0)` at the end of the input.
     fn poll_read_into<R: AsyncRead + Unpin>(
         cx: &mut Context<'_>,
@@ -242,7 +258,7 @@ impl Opener {
             max_encrypted_data_keys: self.opts.max_encrypted_data_keys,
             ..self.opts.limits
         };
-        let more = match header::parse(&self.head, &limits)? {
+        match header::parse(&self.head, &limits)? {
             Parsed::Done(h, n) => {
                 crate::stream::setup::check_header_policy(&h, &self.opts)?;
                 self.header_len = n;
@@ -254,22 +270,13 @@ impl Opener {
                 self.phase = Phase::Keys;
                 return Poll::Ready(Ok(true));
             }
-            Parsed::Incomplete(more) => more,
-        };
+            Parsed::Incomplete(_) => {}
+        }
         if self.eof {
             return Poll::Ready(Err(Error::Truncated(Part::Header)));
         }
-        let start = self.head.len();
-        self.head.resize(start + more.max(READ_CHUNK), 0);
-        let r = Self::poll_read_into(cx, reader, &mut self.head[start..]);
-        let n = match r {
-            Poll::Ready(Ok(n)) => n,
-            other => {
-                self.head.truncate(start);
-                return other.map(|r| r.map(|_| true));
-            }
-        };
-        self.head.truncate(start + n);
+        let n = ready!(self.poll_read_chunk(cx, reader, READ_CHUNK))?;
+        self.head.extend_from_slice(&self.rbuf[..n]);
         self.eof = n == 0;
         Poll::Ready(Ok(true))
     }
@@ -493,12 +500,22 @@ impl Opener {
         } else {
             READ_CHUNK_LARGE
         };
-        let mut buf = std::mem::take(&mut self.tail);
-        buf.resize(chunk, 0);
-        let n = ready!(Self::poll_read_into(cx, reader, &mut buf))?;
-        buf.truncate(n);
-        self.eof = n == 0;
-        self.tail = buf;
+        // Gather up to a chunk before handing it on (one task per chunk,
+        // not per read), but hand on what is there when the input is slow.
+        let mut data = Vec::new();
+        while data.len() < chunk {
+            match self.poll_read_chunk(cx, reader, chunk - data.len()) {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    break;
+                }
+                Poll::Ready(Ok(n)) => data.extend_from_slice(&self.rbuf[..n]),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if data.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        self.tail = data;
         Poll::Ready(Ok(true))
     }
 
