@@ -370,3 +370,97 @@ fn a_long_edk_list_fed_in_small_pieces_is_parsed_a_few_times_only() {
     println!("{ENTRIES} EDKs fed 16 bytes at a time: {calls} allocations ({per_entry} per entry)");
     assert!(per_entry < 30, "{calls} allocations for {ENTRIES} entries");
 }
+
+/// The tokio adapters under a slow reader: the live heap stays bounded by
+/// the batches in flight, whatever the message size. Measured for a 16 MiB
+/// and a 64 MiB message (the plaintext is made on the fly, 64 KiB at a
+/// time): an encrypting writer whose ciphertext is read slowly, and an
+/// encrypting writer feeding a decrypting reader whose plaintext is taken
+/// slowly. Backpressure must hold the writer back; buffering the difference
+/// would need the whole message.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_slow_reader_bounds_the_tokio_adapters_memory() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use envelope::keyring::Keyring;
+    use envelope::stream::tokio::{DecryptingReader, EncryptingWriter};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+    const CHUNK: usize = 64 << 10;
+    /// Takes everything `r` yields in 16 KiB reads, pausing 1 ms every 512 KiB.
+    async fn slowly(mut r: impl AsyncRead + Unpin) -> u64 {
+        let mut buf = vec![0u8; 16 << 10];
+        let mut total = 0u64;
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n as u64;
+            if total % (512 << 10) < n as u64 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let threads = envelope::stream::available_threads();
+    // Per adapter: the batch being filled, `threads + 1` in flight, the one
+    // being written and a spare, each 1 MiB of plaintext and 1 MiB sealed.
+    let per_adapter = (threads + 4) * (2 << 20);
+    for size in [16usize << 20, 64 << 20] {
+        for both in [false, true] {
+            let k: Arc<dyn Keyring> = Arc::new(keyring());
+            let (taken, peak) = peak_of(|| {
+                rt.block_on(async move {
+                    let (a, b) = tokio::io::duplex(64 << 10);
+                    let writing = tokio::spawn({
+                        let k = Arc::clone(&k);
+                        async move {
+                            let mut w = EncryptingWriter::new(k, &EncryptOptions::default(), a).await.unwrap();
+                            let chunk = vec![0x5a; CHUNK];
+                            for _ in 0..size / CHUNK {
+                                w.write_all(&chunk).await.unwrap();
+                            }
+                            w.shutdown().await.unwrap();
+                        }
+                    });
+                    let taken = if both {
+                        slowly(DecryptingReader::new(k, allow_all(), b).unwrap()).await
+                    } else {
+                        slowly(b).await
+                    };
+                    writing.await.unwrap();
+                    taken
+                })
+            });
+            let what = if both {
+                "writer -> reader -> slow consumer"
+            } else {
+                "writer -> slow reader"
+            };
+            println!(
+                "tokio adapters, {what}, {} MiB message: peak live heap {:.1} MiB ({threads} threads)",
+                size >> 20,
+                peak as f64 / (1 << 20) as f64
+            );
+            if both {
+                assert_eq!(taken, size as u64, "{what}");
+            } else {
+                assert!(taken > size as u64, "{what}");
+            }
+            let bound = if both { 2 * per_adapter } else { per_adapter } + (2 << 20);
+            assert!(
+                peak < bound,
+                "{what}, {} MiB: peak {peak} bytes, bound {bound}",
+                size >> 20
+            );
+        }
+    }
+}

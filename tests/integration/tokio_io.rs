@@ -742,3 +742,63 @@ impl AsyncRead for Pieces<'_> {
         Poll::Ready(Ok(()))
     }
 }
+
+/// The example's own code (`examples/tokio_pipe.rs`), run in this process.
+#[path = "../../examples/tokio_pipe.rs"]
+#[allow(dead_code)]
+mod tokio_pipe;
+
+#[test]
+fn the_tokio_pipe_example_interoperates_with_the_cli() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let mut rng = Rng::seeded("tokio_pipe");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("KEYFILE");
+    std::fs::write(&key_file, rng.bytes(32)).unwrap();
+    let words = [
+        "-w".to_string(),
+        "provider=raw-aes".into(),
+        format!("key={}", key_file.display()),
+        format!("namespace={}", tokio_pipe::NAMESPACE),
+        format!("name={}", tokio_pipe::KEY_NAME),
+    ];
+    let cli = |mode: &str, input: &[u8]| {
+        let mut c = crate::support::scrub::envelope();
+        c.arg(mode)
+            .args(&words)
+            .env("ENVELOPE_HOME", dir.path().join("no-keystore"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feeding = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        feeding.join().unwrap().unwrap();
+        assert!(out.status.success(), "envelope {mode}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let rt = multi_thread();
+    let n = 200_000 + rng.below(300_000);
+    let pt = rng.bytes(n);
+    // The example encrypts, the CLI decrypts.
+    let mut msg = Vec::new();
+    rt.block_on(tokio_pipe::run("encrypt", &key_file, &pt[..], &mut msg)).unwrap();
+    assert!(cli("decrypt", &msg) == pt, "the CLI did not open the example's message");
+    // The CLI encrypts, the example decrypts.
+    let msg = cli("encrypt", &pt);
+    let mut opened = Vec::new();
+    rt.block_on(tokio_pipe::run("decrypt", &key_file, &msg[..], &mut opened)).unwrap();
+    assert!(opened == pt, "the example did not open the CLI's message");
+    // A damaged message: the example fails and says so.
+    let mut bad = msg.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    let e = rt
+        .block_on(tokio_pipe::run("decrypt", &key_file, &bad[..], &mut Vec::new()))
+        .unwrap_err();
+    assert!(e.starts_with("decrypt: "), "{e}");
+}
