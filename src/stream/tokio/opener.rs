@@ -89,7 +89,8 @@ pub(super) struct Opener {
     batches: Option<Batches>,
     fill: Option<Batch>,
     filled: usize,
-    spare: Option<Batch>,
+    /// Batches to reuse: at most as many as were ever in use at once.
+    free: Vec<Batch>,
     jobs: Ordered<Batch>,
     /// Message bytes for the decryptor.
     tail: Vec<u8>,
@@ -124,7 +125,7 @@ impl Opener {
             batches: None,
             fill: None,
             filled: 0,
-            spare: None,
+            free: Vec::new(),
             tail: Vec::new(),
             rbuf: Vec::new(),
             out: Output::None,
@@ -177,9 +178,7 @@ impl Opener {
 
     fn recycle(&mut self) {
         if let Output::Batch(b, _) = std::mem::replace(&mut self.out, Output::None) {
-            if self.spare.is_none() {
-                self.spare = Some(b);
-            }
+            self.free.push(b);
         }
     }
 
@@ -356,7 +355,7 @@ impl Opener {
         }
         let cap = bs.batch_sealed;
         if !self.eof && self.filled < cap {
-            let fill = self.fill.get_or_insert_with(|| self.spare.take().unwrap_or_else(|| Batch::new(0, 0)));
+            let fill = self.fill.get_or_insert_with(|| self.free.pop().unwrap_or_else(|| Batch::new(0, 0)));
             if fill.sealed.len() <= self.filled {
                 let want = (2 * self.filled).clamp(READ_CHUNK, cap);
                 fill.sealed.resize(want.max(self.filled + 1), 0);
@@ -423,7 +422,7 @@ impl Opener {
                 return Ok(false);
             }
             SplitEnd::More => {
-                let mut carry = self.spare.take().unwrap_or_else(|| Batch::new(0, 0));
+                let mut carry = self.free.pop().unwrap_or_else(|| Batch::new(0, 0));
                 let n = rest.len();
                 if carry.sealed.len() < n.max(READ_CHUNK) {
                     carry.sealed.resize(n.max(READ_CHUNK).min(bs.batch_sealed), 0);
@@ -438,7 +437,7 @@ impl Opener {
         }
         bs.consumed += split.len as u64;
         if b.frames == 0 && b.error.is_none() {
-            self.spare.get_or_insert(b);
+            self.free.push(b);
             return Ok(true);
         }
         let frame_len = bs.job.frame_len;

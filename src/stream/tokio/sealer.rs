@@ -54,7 +54,8 @@ pub(super) struct Sealer {
     chain: HashChain,
     fill: Option<Batch>,
     filled: usize,
-    spare: Option<Batch>,
+    /// Batches to reuse: at most as many as were ever in use at once.
+    free: Vec<Batch>,
     jobs: Ordered<Batch>,
     finishing: Ordered<Result<(Encryptor, Vec<u8>)>>,
     out: Output,
@@ -95,7 +96,7 @@ impl Sealer {
             chain: HashChain::new(hasher),
             fill: None,
             filled: 0,
-            spare: None,
+            free: Vec::new(),
             out: Output::Bytes(head, 0),
             stage: Stage::Body,
             failure: Failure::default(),
@@ -126,8 +127,8 @@ impl Sealer {
             self.submit()?;
         }
         let fill = self.fill.get_or_insert_with(|| {
-            self.spare
-                .take()
+            self.free
+                .pop()
                 .unwrap_or_else(|| Batch::new(0, 0))
         });
         if fill.plain.len() == self.filled {
@@ -179,7 +180,7 @@ impl Sealer {
                 .set(Error::Limit("a message holds at most 2^32-1 frames".into())));
         };
         if rest > 0 {
-            let mut carry = self.spare.take().unwrap_or_else(|| Batch::new(0, 0));
+            let mut carry = self.free.pop().unwrap_or_else(|| Batch::new(0, 0));
             grow_secret(&mut carry.plain, rest.max(64 << 10).min(self.batch_plain));
             carry.plain[..rest].copy_from_slice(&b.plain[used..self.filled]);
             self.fill = Some(carry);
@@ -270,9 +271,7 @@ impl Sealer {
 
     fn recycle(&mut self) {
         if let Output::Batch(b, _) = std::mem::replace(&mut self.out, Output::None) {
-            if self.spare.is_none() {
-                self.spare = Some(b);
-            }
+            self.free.push(b);
         }
     }
 
