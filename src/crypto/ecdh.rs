@@ -547,14 +547,20 @@ mod tests {
     #[test]
     fn private_keys_parse_only_as_ec_keys() {
         let rsa = include_bytes!("../../testdata/keys/rsa-2048-private.pem");
-        assert!(matches!(EcdhPrivateKey::from_pem(rsa), Err(EcdhError::InvalidKey(_))));
+        assert!(matches!(
+            EcdhPrivateKey::from_pem(rsa),
+            Err(EcdhError::InvalidKey(_))
+        ));
         let public = include_bytes!("../../testdata/keys/ec-p256-public.pem");
         let e = EcdhPrivateKey::from_pem(public).unwrap_err().to_string();
         assert!(e.contains("PUBLIC KEY"), "{e}");
         let private = include_bytes!("../../testdata/keys/ec-p256-private.pem");
         let k = EcdhPrivateKey::from_pem(private).unwrap();
         assert_eq!(k.curve(), Curve::P256);
-        assert_eq!(k.public_key(), &EcdhPublicKey::from_spki_der_or_pem(public).unwrap());
+        assert_eq!(
+            k.public_key(),
+            &EcdhPublicKey::from_spki_der_or_pem(public).unwrap()
+        );
     }
 
     #[test]

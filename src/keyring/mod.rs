@@ -9,6 +9,7 @@
 pub mod kms;
 pub mod multi;
 pub mod raw_aes;
+pub mod raw_ecdh;
 pub mod raw_rsa;
 
 use crate::crypto::Secret;
