@@ -20,7 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use aws_lc_rs::agreement::{self, ParsedPublicKey, PrivateKey, UnparsedPublicKey};
-use aws_lc_rs::encoding::{AsBigEndian, AsDer, EcPublicKeyCompressedBin, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::kdf::{get_kbkdf_ctr_hmac_algorithm, kbkdf_ctr_hmac, KbkdfCtrHmacAlgorithmId};
 use aws_lc_rs::signature;
 use base64::Engine as _;
@@ -359,6 +359,7 @@ impl EcdhPrivateKey {
     /// [`EcdhPublicKey::from_spki_der`]'s own compression).
     #[cfg(test)]
     fn aws_lc_compressed(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
         let public = self.key.compute_public_key().unwrap();
         let c: EcPublicKeyCompressedBin = public.as_be_bytes().unwrap();
         c.as_ref().to_vec()
