@@ -422,7 +422,7 @@ impl Keyring for RawEcdhKeyring {
         }
         if candidates.is_empty() {
             let mut why = format!(
-                "{}: none of the {} encrypted data keys is between its keys",
+                "{}: none of the {} encrypted data keys is addressed to its keys",
                 self.describe(),
                 edks.len()
             );
