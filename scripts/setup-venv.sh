@@ -10,7 +10,7 @@ stamp=.venv/.requirements.sha256
 want=$(sha256sum "$req" | cut -d' ' -f1)
 
 if [[ -x .venv/bin/python && -f $stamp && $(cat "$stamp") == "$want" ]] \
-    && .venv/bin/python -c 'import aws_encryption_sdk' 2>/dev/null; then
+    && .venv/bin/python -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
     echo "setup-venv: .venv is up to date ($(.venv/bin/python -c 'import aws_encryption_sdk as m; print("aws-encryption-sdk", m.__version__)'))"
     exit 0
 fi

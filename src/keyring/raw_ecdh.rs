@@ -447,7 +447,7 @@ impl Keyring for RawEcdhKeyring {
             }
         }
         Err(Error::NoDataKey(format!(
-            "{}: {} of the {} encrypted data keys are between its keys but none decrypts: {}",
+            "{}: {} of the {} encrypted data keys are addressed to its keys but none decrypts: {}",
             self.describe(),
             candidates.len(),
             edks.len(),
