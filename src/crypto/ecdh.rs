@@ -479,6 +479,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_private_key() {
+        use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+        for curve in Curve::ALL {
+            let k = EcdhPrivateKey::generate(curve).unwrap();
+            let shown = format!("{k:?}");
+            let scalar: EcPrivateKeyBin = k.key.as_be_bytes().unwrap();
+            let hex: String = scalar.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            // No 8-byte run of the scalar, in hex, and no line of its PEM.
+            for w in hex.as_bytes().windows(16) {
+                assert!(!shown.contains(std::str::from_utf8(w).unwrap()), "{shown}");
+            }
+            let pem = k.to_pkcs8_pem().unwrap();
+            assert!(!shown.contains(pem.lines().nth(1).unwrap()), "{shown}");
+            assert!(shown.contains(curve.name()));
+        }
+    }
+
+    #[test]
     fn agreement_is_symmetric_and_full_length() {
         for curve in Curve::ALL {
             let a = EcdhPrivateKey::generate(curve).unwrap();
