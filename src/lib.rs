@@ -3,8 +3,8 @@
 //! Layers, with data flowing one way:
 //!
 //! * [`format`]: the pure byte codec of the ESDK message format (no I/O, no crypto).
-//! * [`crypto`]: thin wrappers over aws-lc-rs (AES-GCM, HKDF, ECDSA, RSA).
-//! * [`keyring`]: raw AES, raw RSA, KMS and multi keyrings that wrap data keys.
+//! * [`crypto`]: thin wrappers over aws-lc-rs (AES-GCM, HKDF, ECDSA, RSA, ECDH).
+//! * [`keyring`]: raw AES, raw RSA, raw ECDH, KMS and multi keyrings that wrap data keys.
 //! * [`stream`]: the sans-I/O encrypt/decrypt engine, its `Read`/`Write` adapters
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,

@@ -355,7 +355,7 @@ fn bad_options_and_key_files_are_usage_errors() {
 /// (75 bytes, preceded by its u16 length) at the returned offset.
 fn ecdh_message(env: &Env) -> (Vec<u8>, usize) {
     env.write("pt", &bytes(3000, 9));
-    keygen(&env, "p256", "r");
+    keygen(env, "p256", "r");
     encrypt(env, "m", &ephemeral_group("r-public.pem"), &[]);
     let msg = env.read("m");
     let v: Value = serde_json::from_slice(&env.ok(&["inspect", "--json", "m"]).stdout).unwrap();

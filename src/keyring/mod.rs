@@ -47,7 +47,7 @@ pub struct DecryptionMaterials {
     pub plaintext_data_key: Option<Secret>,
 }
 
-/// A source of data keys. Implemented by the raw AES, raw RSA, KMS and multi keyrings.
+/// A source of data keys. Implemented by the raw AES, raw RSA, raw ECDH, KMS and multi keyrings.
 pub trait Keyring: Send + Sync {
     /// Generates the data key if there is none, and appends this keyring's EDK.
     fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<()>;
