@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned Python packages that the known-answer generator
+# Creates .venv with the pinned Python packages (the ESDK and its Material
+# Providers Library, for raw ECDH) that the known-answer generator
 # (testdata/generate.py) and the live interop test (tests/interop/interop.py) use.
 # Idempotent: does nothing when .venv already holds exactly the pinned set.
 set -euo pipefail
@@ -10,7 +11,7 @@ stamp=.venv/.requirements.sha256
 want=$(sha256sum "$req" | cut -d' ' -f1)
 
 if [[ -x .venv/bin/python && -f $stamp && $(cat "$stamp") == "$want" ]] \
-    && .venv/bin/python -c 'import aws_encryption_sdk' 2>/dev/null; then
+    && .venv/bin/python -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
     echo "setup-venv: .venv is up to date ($(.venv/bin/python -c 'import aws_encryption_sdk as m; print("aws-encryption-sdk", m.__version__)'))"
     exit 0
 fi
@@ -22,4 +23,4 @@ rm -rf .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r "$req"
 .venv/bin/python -m pip check
 echo "$want" > "$stamp"
-echo "setup-venv: done ($(.venv/bin/python -c 'import aws_encryption_sdk as m; print("aws-encryption-sdk", m.__version__)'))"
+echo "setup-venv: done ($(.venv/bin/python -c 'import aws_encryption_sdk as m; print("aws-encryption-sdk", m.__version__)'), with aws-cryptographic-material-providers for raw ECDH)"

@@ -8,8 +8,8 @@
 //! * [`format`](mod@format): the message's data types and its pure,
 //!   incremental byte codec (no I/O, no cryptography).
 //! * `crypto` (private): the one door to aws-lc-rs (AES-GCM, HKDF, HMAC,
-//!   SP 800-108, ECDSA, RSA, Argon2id); its errors are [`CryptoError`].
-//! * [`keyring`]: raw AES, raw RSA, KMS and multi keyrings that wrap data keys.
+//!   SP 800-108, ECDSA, RSA, ECDH, Argon2id); its errors are [`CryptoError`].
+//! * [`keyring`]: raw AES, raw RSA, raw ECDH, KMS and multi keyrings that wrap data keys.
 //! * [`stream`]: the sans-I/O encrypt/decrypt engine, its `Read`/`Write` adapters
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,

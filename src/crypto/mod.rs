@@ -13,6 +13,7 @@
 //! test (`src/layering.rs`) keeps it so.
 
 pub mod aead;
+pub mod ecdh;
 mod error;
 pub mod hkdf;
 pub mod hmac;

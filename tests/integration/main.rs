@@ -27,6 +27,7 @@ mod kms_core;
 mod kms_keyring;
 mod known_answers;
 mod properties;
+mod raw_ecdh;
 mod support_checks;
 mod tamper;
 mod vectors;
