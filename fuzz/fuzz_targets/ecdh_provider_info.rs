@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use envelope::format::edk::EncryptedDataKey;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::raw_ecdh::{
     parse_provider_info, serialize_provider_info, Curve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring,
 };
