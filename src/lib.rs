@@ -9,6 +9,8 @@
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
 //!   behind the [`kms::Kms`] trait.
+//! * `server` (feature `server`, on by default): the KMS core on the AWS KMS
+//!   wire protocol, for AWS SDKs, the AWS CLI and the official ESDKs.
 //!
 //! ```
 //! use envelope::keyring::raw_aes::RawAesKeyring;
@@ -32,6 +34,8 @@ pub mod error;
 pub mod format;
 pub mod keyring;
 pub mod kms;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stream;
 
 pub use error::{Error, ErrorKind, Result};

@@ -208,6 +208,14 @@ pub enum KmsCommand {
     },
     /// Return the public key of an RSA key (DER SubjectPublicKeyInfo).
     GetPublicKey(KeyIdArg),
+    /// Serve the key store on the AWS KMS protocol (AWS SDKs, AWS CLI, ESDKs) until SIGTERM or Ctrl-C.
+    Serve(super::serve::ServeArgs),
+    /// Issue an access key for `serve --sigv4`; the secret is shown only now.
+    CreateAccessKey(super::serve::CreateAccessKeyArgs),
+    /// List the access keys of the key store (no secrets).
+    ListAccessKeys,
+    /// Delete an access key; requests signed with it are refused from then on.
+    DeleteAccessKey(super::serve::DeleteAccessKeyArgs),
 }
 
 /// A failure before or after the service call.
@@ -296,6 +304,9 @@ fn data_key_request(a: DataKeyArgs) -> Result<kms::GenerateDataKeyRequest, KmsEr
 fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     use KmsCommand as C;
     Ok(match op {
+        C::Serve(_) | C::CreateAccessKey(_) | C::ListAccessKeys | C::DeleteAccessKey(_) => {
+            unreachable!("handled by run before prepare")
+        }
         C::CreateKey {
             description,
             key_usage,
@@ -470,8 +481,33 @@ fn to_stderr(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// The exit code of a KMS error.
+pub fn exit_code(e: &KmsError) -> u8 {
+    match e.error_kind() {
+        ErrorKind::Integrity => 1,
+        ErrorKind::Usage => 2,
+        ErrorKind::Io => 3,
+        ErrorKind::KeyService => 4,
+    }
+}
+
 /// Runs one operation against the key store and prints its JSON response.
-pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
+pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> ExitCode {
+    use super::serve;
+    let r = match op {
+        KmsCommand::Serve(a) => serve::serve(a, keystore, quiet, verbose),
+        KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore, quiet),
+        KmsCommand::ListAccessKeys => serve::list_access_keys(keystore, quiet),
+        KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore, quiet),
+        op => return run_operation(op, keystore, quiet),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.exit(),
+    }
+}
+
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
     match execute(op, keystore, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => {
@@ -480,12 +516,7 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
         }
         Err(Failure::Kms(e)) => {
             to_stderr(format_args!("{e}"));
-            ExitCode::from(match e.error_kind() {
-                ErrorKind::Integrity => 1,
-                ErrorKind::Usage => 2,
-                ErrorKind::Io => 3,
-                ErrorKind::KeyService => 4,
-            })
+            ExitCode::from(exit_code(&e))
         }
     }
 }

@@ -11,6 +11,7 @@ mod metadata;
 mod output;
 mod pipes;
 mod plan;
+mod serve;
 mod ui;
 
 use std::path::PathBuf;
@@ -183,7 +184,7 @@ pub fn main() -> ExitCode {
             crypt::decrypt(a, &mut keys::KeyService::new(cli.keystore.as_deref(), &ui), &ui)
         }
         Command::Inspect(a) => inspect::run(a),
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet, cli.verbose > 0),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

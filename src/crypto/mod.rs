@@ -5,6 +5,7 @@
 //! every secret in a buffer that is zeroized on drop.
 
 pub mod aead;
+pub mod digest;
 pub mod kdf;
 pub mod rsa;
 pub mod signature;

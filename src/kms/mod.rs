@@ -21,6 +21,7 @@
 //! alias ARN) where AWS accepts them; responses name keys by ARN. ARNs use
 //! the configured partition, region and account ([`KmsConfig`]).
 
+mod access_keys;
 mod admin;
 mod blob;
 mod config;
@@ -31,10 +32,12 @@ mod ids;
 mod ops;
 mod rootkey;
 mod rsa;
+mod seed;
 mod store;
 pub mod types;
 
 pub use self::core::{KmsCore, DB_FILE};
+pub use access_keys::{AccessKeyInfo, NewAccessKey, ACCESS_KEY_ID_PREFIX};
 pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
 pub use config::{
     Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID,
@@ -43,6 +46,7 @@ pub use config::{
 pub use error::{KmsError, KmsErrorKind};
 pub use ids::Arn;
 pub use ops::{MAX_CIPHERTEXT_BLOB, MAX_NUMBER_OF_BYTES, MAX_PLAINTEXT};
+pub use seed::{Seed, SeedAlias, SeedKey, SeedReport};
 pub use types::*;
 
 /// The alias of the CLI's default key, created on first use.
