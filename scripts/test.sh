@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README cites it; .ci/run calls it). It sets
-# up .venv (the pinned Python ESDK for the live interop test) if needed, then
+# up .venv (the pinned Python ESDK, boto3, the AWS CLI and moto for the live
+# interop and server client tests) if needed, then
 # runs every check. Exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,9 @@ cargo build --locked
 
 step "known-answer set still agrees with the Python ESDK: testdata/generate.py --verify"
 .venv/bin/python testdata/generate.py --verify
+
+step "real AWS clients against envelope kms serve: tests/server/clients.py target/debug/envelope"
+.venv/bin/python tests/server/clients.py target/debug/envelope
 
 # Last, so that its closing line (interop: N passed, M failed) ends the run.
 step "live interop with the Python ESDK: tests/interop/interop.py target/debug/envelope"
