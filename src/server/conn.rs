@@ -33,7 +33,8 @@ use super::handler::{self, State};
 use super::{ServerConfig, ServerError, StoreIdentity, TlsFiles};
 use crate::kms::KmsCore;
 
-/// Largest request head (request line and headers) hyper buffers.
+/// hyper's read buffer, which bounds a request head (request line and
+/// headers); larger heads get 431. Bodies stream through it in pieces.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Builds the TLS acceptor (rustls on aws-lc-rs) of `files`.
@@ -350,7 +351,7 @@ async fn drive<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(state.limits.header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES.max(state.limits.max_body_bytes) + 8192)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let connection = builder.serve_connection(io, TowerToHyperService::new(service));
     tokio::pin!(connection);

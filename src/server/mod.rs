@@ -239,9 +239,12 @@ impl Server {
         config.check_exposure()?;
         let tls = conn::tls_acceptor(config.tls.as_ref())?;
         let rt = runtime(&config.limits)?;
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(config.listen))
+        // Bound here with std, so that this works inside a caller's runtime too.
+        let listener = std::net::TcpListener::bind(config.listen)
             .map_err(io_error(format!("cannot listen on {}", config.listen)))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io_error("cannot configure the listening socket"))?;
         let addr = listener
             .local_addr()
             .map_err(io_error("cannot read the bound address"))?;
@@ -250,7 +253,11 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("envelope-kms-server".into())
             .spawn(move || {
-                let r = rt.block_on(conn::serve(listener, tls, core, config, stopped));
+                let r = rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .map_err(io_error("cannot register the listening socket"))?;
+                    conn::serve(listener, tls, core, config, stopped).await
+                });
                 rt.shutdown_timeout(Duration::from_secs(5));
                 r
             })
