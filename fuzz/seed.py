@@ -100,7 +100,11 @@ def main():
     for i in range(4):
         put("kms_blob", bytes([i]) + bytes(range(1, 120)))
         put("kms_blob", bytes([i, 0, 0, 1, 0]) + b"\x01" * 80)
-    for t in ["header", "decrypt", "context", "edk_list", "kms_blob"]:
+    # kms_request is structured too: a target choice, then header and body bytes.
+    for i, body in enumerate([b"{}", b'{"KeyId":"alias/fuzz","Plaintext":"AQID"}',
+                              b'{"KeyId":"alias/fuzz","NumberOfBytes":32}', b'{"CiphertextBlob":"AQID"}']):
+        put("kms_request", bytes([0, i * 5]) + b"\x01\x1aapplication/x-amz-json-1.1" + body)
+    for t in ["header", "decrypt", "context", "edk_list", "kms_blob", "kms_request"]:
         d = os.path.join(FUZZ, "corpus", t)
         print(f"seed.py: corpus/{t}: {len(os.listdir(d))} files")
     print(f"seed.py: {n} messages read")

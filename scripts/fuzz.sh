@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-45}"
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(header decrypt kms_blob context edk_list)
+    TARGETS=(header decrypt kms_blob context edk_list kms_request)
 fi
 
 skip() {

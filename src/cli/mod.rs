@@ -11,6 +11,7 @@ mod metadata;
 mod output;
 mod pipes;
 mod plan;
+#[cfg(feature = "server")]
 mod serve;
 mod ui;
 
