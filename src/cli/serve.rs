@@ -51,7 +51,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize))]
     max_connections: usize,
 
-    /// Most operations running at once (others wait).
+    /// Most operations running at once (others wait; default twice the cores, at least 4).
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_in_flight,
           value_parser = clap::value_parser!(u32).range(1..=4096).map(|n| n as usize))]
     max_in_flight: usize,

@@ -89,7 +89,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most connections open at once (default 256).
     pub max_connections: usize,
-    /// Most operations running at once (default 64).
+    /// Most operations running at once on the blocking pool (default twice
+    /// the available cores, at least 4): key-store work takes one SQLite lock
+    /// per store, so more threads than that only contend; waiting requests
+    /// queue without a thread.
     pub max_in_flight: usize,
     /// Time a client has to send a request's headers, from the connection's
     /// start or the end of the previous response (default 20 s).
@@ -106,7 +109,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 64 * 1024,
             max_connections: 256,
-            max_in_flight: 64,
+            max_in_flight: std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4)),
             header_timeout: Duration::from_secs(20),
             body_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(30),
