@@ -127,7 +127,11 @@ def main():
     for r in (33, 49, 67):
         info = b"\x01" + struct.pack(">I", r) + b"\x02" + bytes(range(1, r)) + struct.pack(">I", r) + b"\x03" * r
         put("ecdh_provider_info", b"\x00" + info)
-    for t in ["header", "decrypt", "context", "edk_list", "kms_blob", "ecdh_provider_info"]:
+        # kms_request is structured too: a target choice, then header and body bytes.
+    for i, body in enumerate([b"{}", b'{"KeyId":"alias/fuzz","Plaintext":"AQID"}',
+                              b'{"KeyId":"alias/fuzz","NumberOfBytes":32}', b'{"CiphertextBlob":"AQID"}']):
+        put("kms_request", bytes([0, i * 5]) + b"\x01\x1aapplication/x-amz-json-1.1" + body)
+    for t in ["header", "decrypt", "context", "edk_list", "kms_blob", "ecdh_provider_info", "kms_request"]:
         d = os.path.join(FUZZ, "corpus", t)
         print(f"seed.py: corpus/{t}: {len(os.listdir(d))} files")
     print(f"seed.py: {n} messages read")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned Python packages (the ESDK and its Material
-# Providers Library, for raw ECDH) that the known-answer generator
-# (testdata/generate.py) and the live interop test (tests/interop/interop.py) use.
+# Creates .venv with the pinned Python packages that the known-answer generator
+# (testdata/generate.py), the live interop test (tests/interop/interop.py: the
+# ESDK and its Material Providers Library, for raw ECDH), the KMS server's
+# client tests (tests/server/clients.py: boto3, the AWS CLI, the ESDK's KMS
+# master key provider) and the server benchmark (moto) use.
 # Idempotent: does nothing when .venv already holds exactly the pinned set.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README cites it; .ci/run calls it). It sets
-# up .venv (the pinned Python ESDK for the live interop test) if needed, then
+# up .venv (the pinned Python ESDK, boto3, the AWS CLI and moto for the live
+# interop and server client tests) if needed, then
 # runs every check, and ends with a summary: how many tests ran and passed,
 # whether ../shared was there, and one closing line, PASSED or FAILED.
 #
@@ -94,11 +95,15 @@ cargo test --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
 step "known-answer set still agrees with the Python ESDK: testdata/generate.py --verify"
 .venv/bin/python testdata/generate.py --verify
 
+step "real AWS clients against envelope kms serve: tests/server/clients.py target/debug/envelope"
+.venv/bin/python tests/server/clients.py target/debug/envelope 2>&1 | tee "$logs/clients.log"
+
 step "live interop with the Python ESDK: tests/interop/interop.py target/debug/envelope (built by cargo test)"
 .venv/bin/python tests/interop/interop.py target/debug/envelope 2>&1 | tee "$logs/interop.log"
 
 step "summary"
 test_totals
 echo "fuzz targets: compile"
+grep '^server-clients: .* passed' "$logs/clients.log" | tail -n 1 || true
 grep '^interop: .* passed' "$logs/interop.log" | tail -n 1
 echo "test.sh: PASSED"

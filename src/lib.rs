@@ -14,6 +14,8 @@
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
 //!   behind the [`kms::Kms`] trait, standing beside the others on `crypto` alone.
+//! * `server` (feature `server`, on by default): the KMS core on the AWS KMS
+//!   wire protocol, for AWS SDKs, the AWS CLI and the official ESDKs.
 //!
 //! Errors are one [`Error`] enum; [`Error::kind`] says whose fault it was
 //! ([`ErrorKind`]). What a message carries is in [`format`](mod@format)
@@ -44,6 +46,8 @@ mod error;
 pub mod format;
 pub mod keyring;
 pub mod kms;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stream;
 pub mod suite;
 

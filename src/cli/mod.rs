@@ -13,6 +13,8 @@ mod metadata;
 mod output;
 mod pipes;
 mod plan;
+#[cfg(feature = "server")]
+mod serve;
 mod ui;
 
 use std::path::PathBuf;
@@ -200,7 +202,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Inspect(a) => inspect::run(a),
         Command::Keygen { kind } => keygen::run(kind, &ui),
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet, cli.verbose > 0),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

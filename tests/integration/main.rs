@@ -25,6 +25,8 @@ mod keyring_vectors;
 mod kms_cli;
 mod kms_core;
 mod kms_keyring;
+#[cfg(feature = "server")]
+mod kms_server;
 mod known_answers;
 mod properties;
 mod raw_ecdh;

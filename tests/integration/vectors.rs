@@ -177,7 +177,7 @@ fn decrypt_set(set: &VectorSet) {
         problems.len(),
         problems.join("\n")
     );
-    assert!(total > 0, "../shared/{}: no vector ran", set.dir);
+    assert!(total > 0, "no vector of the shared {} set ran", set.dir);
 }
 
 // ---------------------------------------------------------------------------
