@@ -250,6 +250,27 @@ pub fn unb64(v: &Value) -> Vec<u8> {
         .unwrap()
 }
 
+/// Every key id ListKeys reports, following `NextMarker` page by page as a
+/// real client does (a page holds at most 1000 keys).
+pub fn list_key_ids(addr: SocketAddr) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut req = serde_json::json!({"Limit": 1000});
+        if let Some(m) = &marker {
+            req["Marker"] = Value::String(m.clone());
+        }
+        let page = ok(addr, "ListKeys", &req);
+        for k in page["Keys"].as_array().unwrap() {
+            ids.push(k["KeyId"].as_str().unwrap().to_owned());
+        }
+        if page["Truncated"].as_bool() != Some(true) {
+            return ids;
+        }
+        marker = Some(page["NextMarker"].as_str().unwrap().to_owned());
+    }
+}
+
 /// Encrypts and decrypts a few bytes under `key`: the key works.
 pub fn key_works(addr: SocketAddr, key: &str) {
     let pt = b"still works";
