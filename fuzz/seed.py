@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora (fuzz/corpus/<target>/) from the repository's
 known-answer messages (testdata/kat/messages) and, when present, the official
-ESDK vectors (../shared/vectors/*/ciphertexts, relative to the repository root,
-or $ENVELOPE_SHARED_DIR/vectors).
+ESDK vectors (../shared/vectors/*/ciphertexts and ../shared/vectors-ecdh/*/ciphertexts,
+relative to the repository root, or $ENVELOPE_SHARED_DIR/vectors and vectors-ecdh).
 
 Nothing here is committed: corpora are rebuilt by running this script, which
 is idempotent (files are named by content hash). Standard library only.
@@ -67,15 +67,29 @@ def header_blocks(msg):
         return None
 
 
+def edk_fields(edk_list):
+    """(provider id, provider info, ciphertext) of each EDK in an EDK list."""
+    (count,) = struct.unpack_from(">H", edk_list, 0)
+    pos = 2
+    for _ in range(count):
+        fields = []
+        for _field in range(3):
+            (n,) = struct.unpack_from(">H", edk_list, pos)
+            fields.append(edk_list[pos + 2:pos + 2 + n])
+            pos += 2 + n
+        yield tuple(fields)
+
+
 def messages():
     paths = sorted(glob.glob(os.path.join(ROOT, "testdata", "kat", "messages", "*.esdk")))
     # Located as the Rust tests locate it (tests/support/shared.rs).
     shared_dir = os.environ.get("ENVELOPE_SHARED_DIR") or os.path.join(os.path.dirname(ROOT), "shared")
-    shared = os.path.join(shared_dir, "vectors")
-    if os.path.isdir(shared):
-        paths += sorted(glob.glob(os.path.join(shared, "*", "ciphertexts", "*")))
-    else:
-        print(f"seed.py: {shared} is absent: seeding from testdata only")
+    for name in ("vectors", "vectors-ecdh"):
+        shared = os.path.join(shared_dir, name)
+        if os.path.isdir(shared):
+            paths += sorted(glob.glob(os.path.join(shared, "*", "ciphertexts", "*")))
+        else:
+            print(f"seed.py: {shared} is absent: not seeding from it")
     for p in paths:
         if os.path.isfile(p):
             with open(p, "rb") as f:
@@ -98,12 +112,26 @@ def main():
             # The edk_list target reads a maximum-count byte first (0: none).
             put("edk_list", b"\x00" + edks)
             put("edk_list", b"\x01" + edks)
+            for provider_id, info, ciphertext in edk_fields(edks):
+                if provider_id == b"raw-ecdh" and len(ciphertext) < 256:
+                    # ecdh_provider_info: a byte giving the ciphertext's length, the info, the ciphertext.
+                    put("ecdh_provider_info", bytes([len(ciphertext)]) + info + ciphertext)
+                    put("ecdh_provider_info", b"\x00" + info)
     # kms_blob takes structured input (arbitrary::Arbitrary); a few byte
     # patterns reach each blob variant, the fuzzer does the rest.
     for i in range(4):
         put("kms_blob", bytes([i]) + bytes(range(1, 120)))
         put("kms_blob", bytes([i, 0, 0, 1, 0]) + b"\x01" * 80)
-    for t in ["header", "decrypt", "context", "edk_list", "kms_blob"]:
+    # ecdh_provider_info also gets well-formed infos of made-up points, so that
+    # the fuzzer starts at every curve's layout without the vectors.
+    for r in (33, 49, 67):
+        info = b"\x01" + struct.pack(">I", r) + b"\x02" + bytes(range(1, r)) + struct.pack(">I", r) + b"\x03" * r
+        put("ecdh_provider_info", b"\x00" + info)
+        # kms_request is structured too: a target choice, then header and body bytes.
+    for i, body in enumerate([b"{}", b'{"KeyId":"alias/fuzz","Plaintext":"AQID"}',
+                              b'{"KeyId":"alias/fuzz","NumberOfBytes":32}', b'{"CiphertextBlob":"AQID"}']):
+        put("kms_request", bytes([0, i * 5]) + b"\x01\x1aapplication/x-amz-json-1.1" + body)
+    for t in ["header", "decrypt", "context", "edk_list", "kms_blob", "ecdh_provider_info", "kms_request"]:
         d = os.path.join(FUZZ, "corpus", t)
         print(f"seed.py: corpus/{t}: {len(os.listdir(d))} files")
     print(f"seed.py: {n} messages read")

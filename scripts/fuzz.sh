@@ -22,7 +22,7 @@ CI=${CI:-}
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-45}"
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(header decrypt kms_blob context edk_list)
+    TARGETS=(header decrypt kms_blob context edk_list ecdh_provider_info kms_request)
 fi
 
 skip() {

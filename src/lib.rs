@@ -8,12 +8,14 @@
 //! * [`format`](mod@format): the message's data types and its pure,
 //!   incremental byte codec (no I/O, no cryptography).
 //! * `crypto` (private): the one door to aws-lc-rs (AES-GCM, HKDF, HMAC,
-//!   SP 800-108, ECDSA, RSA, Argon2id); its errors are [`CryptoError`].
-//! * [`keyring`]: raw AES, raw RSA, KMS and multi keyrings that wrap data keys.
+//!   SP 800-108, ECDSA, RSA, ECDH, Argon2id); its errors are [`CryptoError`].
+//! * [`keyring`]: raw AES, raw RSA, raw ECDH, KMS and multi keyrings that wrap data keys.
 //! * [`stream`]: the sans-I/O encrypt/decrypt engine, its `Read`/`Write` adapters
 //!   and one-shot helpers.
 //! * [`kms`]: the embedded KMS core, a local key service with AWS KMS semantics,
 //!   behind the [`kms::Kms`] trait, standing beside the others on `crypto` alone.
+//! * `server` (feature `server`, on by default): the KMS core on the AWS KMS
+//!   wire protocol, for AWS SDKs, the AWS CLI and the official ESDKs.
 //!
 //! Errors are one [`Error`] enum; [`Error::kind`] says whose fault it was
 //! ([`ErrorKind`]). What a message carries is in [`format`](mod@format)
@@ -44,6 +46,8 @@ mod error;
 pub mod format;
 pub mod keyring;
 pub mod kms;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod stream;
 pub mod suite;
 

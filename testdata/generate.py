@@ -10,13 +10,20 @@ decrypt to (or the error it must fail with), the keys to decrypt with, the optio
 Run from the repository root, inside the venv that .ci/run sets up:
 
     .venv/bin/python testdata/generate.py            # regenerate everything
+    .venv/bin/python testdata/generate.py --new-only # only messages not yet on disk
     .venv/bin/python testdata/generate.py --verify   # re-check the committed set with Python
 
 Keys (testdata/kat/keys/) and plaintexts are fixed: keys are made once (AES keys
-from os.urandom, RSA-2048 pairs with `openssl genpkey`) and reused when present;
+from os.urandom, RSA-2048 pairs and the raw ECDH key pairs, a sender's and a
+recipient's on each of P-256, P-384 and P-521, with `openssl genpkey`) and reused when present;
 plaintexts are derived from their names. Messages differ on every run, since the
 ESDK draws a fresh data key, message id and IVs each time; rerunning the script
-replaces them all and rewrites the manifest.
+replaces them all and rewrites the manifest (with --new-only, messages already on
+disk are kept as they are and only the missing ones are written; every case is
+still checked against Python).
+
+Raw ECDH messages are written through the Material Providers Library's keyrings
+(tests/interop/esdk_ecdh.py): the ESDK has no raw ECDH master key.
 
 Every case is checked against Python before it is written: positive cases must
 decrypt to their plaintext with the listed keys alone, and negative cases must
@@ -74,6 +81,26 @@ def ensure_keys():
             subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
 
 
+ECDH_CURVES = ("p256", "p384", "p521")
+
+
+def ensure_ecdh_keys():
+    """A sender's and a recipient's key pair per curve: PKCS#8 PEM private keys and
+    SubjectPublicKeyInfo PEM public keys, as envelope's CLI takes them."""
+    for curve in ECDH_CURVES:
+        for party in ("sender", "recipient"):
+            stem = os.path.join(KEYS_DIR, "ecdh-%s-%s" % (curve, party))
+            if not os.path.exists(stem + "-private.pem"):
+                subprocess.run(
+                    ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                     "ec_paramgen_curve:P-%s" % curve[1:], "-out", stem + "-private.pem"],
+                    check=True, capture_output=True,
+                )
+            if not os.path.exists(stem + "-public.pem"):
+                subprocess.run(["openssl", "pkey", "-in", stem + "-private.pem", "-pubout", "-out",
+                                stem + "-public.pem"], check=True)
+
+
 def read(rel):
     with open(os.path.join(KAT, rel), "rb") as f:
         return f.read()
@@ -102,10 +129,40 @@ def rsa(padding, name="rsa-2048", stem="rsa-2048"):
     }
 
 
+def ecdh(scheme, curve, own="sender", peer="recipient"):
+    """A raw ECDH key description. `static`: `own`'s private key and `peer`'s public
+    key (a recipient decrypts with own="recipient", peer="sender"); `ephemeral`:
+    `peer`'s public key; `discovery`: `own`'s private key."""
+    key = "keys/ecdh-%s-%%s-%%s.pem" % curve
+    desc = {"provider": "raw-ecdh", "scheme": scheme, "curve": curve}
+    if scheme == "static":
+        desc["sender_key_file"] = key % (own, "private")
+        desc["recipient_public_key_file"] = key % (peer, "public")
+    elif scheme == "ephemeral":
+        desc["recipient_public_key_file"] = key % (peer, "public")
+    else:
+        desc["recipient_key_file"] = key % (own, "private")
+    return desc
+
+
+def spki_der(pem):
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    key = serialization.load_pem_public_key(pem)
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def loaded(desc):
     """A manifest key description with its key material, for esdk_py."""
     out = dict(desc)
-    if desc["provider"] == "raw-aes":
+    if desc["provider"] == "raw-ecdh":
+        if "sender_key_file" in desc:
+            out["sender_private_pem"] = read(desc["sender_key_file"])
+        if "recipient_public_key_file" in desc:
+            out["recipient_public_der"] = spki_der(read(desc["recipient_public_key_file"]))
+        if "recipient_key_file" in desc:
+            out["recipient_private_pem"] = read(desc["recipient_key_file"])
+    elif desc["provider"] == "raw-aes":
         out["key"] = read(desc["key_file"])
     else:
         out["private_pem"] = read(desc["private_key_file"])
@@ -173,21 +230,35 @@ def policy_for(suite_id):
 
 
 class Generator:
-    def __init__(self):
+    def __init__(self, new_only=False):
         self.cases = []
         self.messages = {}
+        self.new_only = new_only
+        # With new_only, the committed manifest's notes on how kept messages were tampered.
+        self.old_tamper = {}
+        if new_only and os.path.exists(os.path.join(KAT, "manifest.json")):
+            with open(os.path.join(KAT, "manifest.json"), encoding="utf-8") as f:
+                for c in json.load(f)["cases"]:
+                    if "tamper" in c:
+                        self.old_tamper[c["message"]] = c["tamper"]
 
     def message(self, name, suite_id, keys, pt, frame_length, context, mutate=None):
         """Encrypts with Python, optionally mutates the bytes, writes messages/NAME.esdk.
 
         Returns a dict describing the message, shared by the cases that use it."""
         pt_rel, pt_bytes = pt
-        data = esdk_py.encrypt([loaded(k) for k in keys], suite_id, frame_length, context, pt_bytes)
-        tamper = None
-        if mutate:
-            data, tamper = mutate(data)
         rel = "messages/%s.esdk" % name
         path = os.path.join(KAT, rel)
+        tamper = None
+        if self.new_only and os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            if mutate:
+                tamper = self.old_tamper[rel]
+        else:
+            data = esdk_py.encrypt([loaded(k) for k in keys], suite_id, frame_length, context, pt_bytes)
+            if mutate:
+                data, tamper = mutate(data)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(data)
@@ -494,6 +565,8 @@ def build(g):
            errors=["TrailingData"],
            python_differs="Python 4.x stops reading at the end of the message and ignores what follows")
 
+    build_ecdh(g, small, text, ctx)
+
     m = g.messages["suite-0578"]
     g.case("wrong-aes-key", "an AES key with the right namespace and name but other bytes", m,
            [aes(256, file="aes-256-wrong.key")], errors=["NoDataKey"])
@@ -515,6 +588,45 @@ def build(g):
     m = g.messages["suite-0478"]
     g.case("unsigned-only-accepts-0478", "an unsigned message when only unsigned ones are accepted", m,
            unsigned_only=True)
+
+
+def build_ecdh(g, small, text, ctx):
+    """Raw ECDH: per curve, a static sender's message opened by the sender's own
+    keyring, by the recipient's static keyring and by the recipient's discovery
+    keyring, and an ephemeral sender's message opened by discovery; suites with
+    and without signing (whose aws-crypto-public-key is in the KDF input)."""
+    suites = {"p256": (0x0578, 0x0214), "p384": (0x0478, 0x0346), "p521": (0x0378, 0x0078)}
+    for curve in ECDH_CURVES:
+        static_sid, eph_sid = suites[curve]
+        n = "ecdh-%s-static-suite-%04x" % (curve, static_sid)
+        m = g.message(n, static_sid, [ecdh("static", curve)], small, 4096, ctx(n))
+        g.case(n + "/sender", "raw ECDH %s, static sender; the sender's own static keyring decrypts" % curve, m,
+               [ecdh("static", curve)])
+        g.case(n + "/recipient", "raw ECDH %s, static sender; the recipient's static keyring (its private "
+               "key, the sender's public key) decrypts" % curve, m,
+               [ecdh("static", curve, own="recipient", peer="sender")])
+        g.case(n + "/discovery", "raw ECDH %s, static sender; the recipient's discovery keyring decrypts"
+               % curve, m, [ecdh("discovery", curve, own="recipient")])
+        n = "ecdh-%s-ephemeral-suite-%04x" % (curve, eph_sid)
+        m = g.message(n, eph_sid, [ecdh("ephemeral", curve)], small, 4096, ctx(n))
+        g.case(n + "/discovery", "raw ECDH %s, ephemeral sender; the recipient's discovery keyring decrypts"
+               % curve, m, [ecdh("discovery", curve, own="recipient")])
+        g.case(n + "/wrong-key", "raw ECDH %s, ephemeral sender; another private key finds no EDK" % curve, m,
+               [ecdh("discovery", curve, own="sender")], errors=["NoDataKey"])
+    m = g.message("ecdh-context-empty", 0x0478, [ecdh("ephemeral", "p521")], small, 4096, {})
+    g.case("ecdh-context-empty", "raw ECDH P-521, empty encryption context (nothing after FixedInfo's version)",
+           m, [ecdh("discovery", "p521", own="recipient")])
+    m = g.message("ecdh-context-unicode", 0x0578, [ecdh("static", "p384")], text, 128, UNICODE_CONTEXT)
+    g.case("ecdh-context-unicode", "raw ECDH P-384, unicode encryption context in FixedInfo", m,
+           [ecdh("discovery", "p384", own="recipient")])
+    keys = [ecdh("ephemeral", "p256"), aes(256)]
+    m = g.message("ecdh-multi-aes", 0x0578, keys, small, 4096, ctx("ecdh-multi-aes"))
+    g.case("ecdh-multi-aes/ecdh-only", "raw ECDH P-256 generator + AES-256 (MPL keyrings); the ECDH key alone",
+           m, [ecdh("discovery", "p256", own="recipient")])
+    g.case("ecdh-multi-aes/aes-only", "raw ECDH P-256 generator + AES-256 (MPL keyrings); the AES key alone",
+           m, [aes(256)])
+    g.case("ecdh-multi-aes/both", "raw ECDH P-256 generator + AES-256; AES then ECDH discovery", m,
+           [aes(256), ecdh("discovery", "p256", own="recipient")])
 
 
 def verify():
@@ -541,13 +653,19 @@ def verify():
 def main():
     if sys.argv[1:] == ["--verify"]:
         sys.exit(verify())
-    if sys.argv[1:]:
-        raise SystemExit("usage: generate.py [--verify]")
+    new_only = sys.argv[1:] == ["--new-only"]
+    if sys.argv[1:] and not new_only:
+        raise SystemExit("usage: generate.py [--verify | --new-only]")
     ensure_keys()
-    for sub in ("messages", "plaintexts"):
+    ensure_ecdh_keys()
+    for sub in ("plaintexts",) if new_only else ("messages", "plaintexts"):
         shutil.rmtree(os.path.join(KAT, sub), ignore_errors=True)
-    g = Generator()
+    g = Generator(new_only)
     build(g)
+    if new_only:
+        for f in os.listdir(os.path.join(KAT, "messages")):
+            if f[:-len(".esdk")] not in g.messages:
+                os.remove(os.path.join(KAT, "messages", f))
     import aws_encryption_sdk  # noqa: E402
 
     manifest = {

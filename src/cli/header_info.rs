@@ -44,6 +44,10 @@ pub struct EdkInfo {
     /// (name, tag length 128, IV length 12, IV).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_aes_key_name: Option<String>,
+    /// The recipient and sender public keys, when the EDK is a raw (or AWS
+    /// KMS) ECDH keyring's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_ecdh: Option<super::ecdh::EdkKeys>,
     /// Length of the wrapped data key.
     pub ciphertext_length: usize,
 }
@@ -80,12 +84,16 @@ impl EdkInfo {
             provider_info,
             provider_info_encoding,
             raw_aes_key_name: raw_aes_key_name(&e.provider_info),
+            raw_ecdh: super::ecdh::EdkKeys::of(&e.provider_id, &e.provider_info),
             ciphertext_length: e.ciphertext.len(),
         }
     }
 
     /// `provider-id info` on one line, for text output.
     pub fn one_line(&self) -> String {
+        if let Some(k) = &self.raw_ecdh {
+            return format!("{} ({})", self.provider_id, k.one_line());
+        }
         let mut s = format!("{} {}", self.provider_id, self.provider_info);
         if self.provider_info_encoding != "utf-8" {
             s.push_str(" (base64)");

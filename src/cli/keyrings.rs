@@ -1,6 +1,7 @@
 //! Building keyrings from `-w` groups, as aws-encryption-cli spells them:
 //! `-w provider=raw-aes key=PATH namespace=NS name=NAME`,
 //! `-w provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=...`,
+//! `-w provider=raw-ecdh scheme=static|ephemeral|discovery ...` (see `ecdh.rs`),
 //! `-w key=ID [key=ID...]` (KMS-core keys, any id form), `-w discovery=true`,
 //! and `-k ID` as a short form of `-w key=ID`.
 //!
@@ -207,7 +208,7 @@ fn keyring_from_group(
         "" | "aws-kms" | "kms" => {
             if keys.is_empty() {
                 return Err(CliError::usage(
-                    "-w: give key=ID for a KMS-core key, discovery=true, or provider=raw-aes|raw-rsa",
+                    "-w: give key=ID for a KMS-core key, discovery=true, or provider=raw-aes|raw-rsa|raw-ecdh",
                 ));
             }
             service.strict(mode, keys)?
@@ -235,6 +236,15 @@ fn keyring_from_group(
                 (Some(&pem[..]), None)
             };
             Box::new(RawRsaKeyring::new(&ns, &name, padding, public, private).map_err(lib)?)
+        }
+        "raw-ecdh" => {
+            if !keys.is_empty() {
+                return Err(CliError::usage(
+                    "-w provider=raw-ecdh takes no key=; name the key files with sender-key=, \
+                     recipient-public-key= or recipient-key=",
+                ));
+            }
+            Box::new(super::ecdh::keyring(&mut map, mode)?)
         }
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };

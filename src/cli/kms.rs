@@ -210,6 +210,18 @@ pub enum KmsCommand {
     },
     /// Return the public key of an RSA key (DER SubjectPublicKeyInfo).
     GetPublicKey(KeyIdArg),
+    /// Serve the key store on the AWS KMS protocol (AWS SDKs, AWS CLI, ESDKs) until SIGTERM or Ctrl-C.
+    #[cfg(feature = "server")]
+    Serve(super::serve::ServeArgs),
+    /// Issue an access key for `serve --sigv4`; the secret is shown only now.
+    #[cfg(feature = "server")]
+    CreateAccessKey(super::serve::CreateAccessKeyArgs),
+    /// List the access keys of the key store (no secrets).
+    #[cfg(feature = "server")]
+    ListAccessKeys,
+    /// Delete an access key; requests signed with it are refused from then on.
+    #[cfg(feature = "server")]
+    DeleteAccessKey(super::serve::DeleteAccessKeyArgs),
 }
 
 /// A failure before or after the service call.
@@ -298,6 +310,10 @@ fn data_key_request(a: DataKeyArgs) -> Result<kms::GenerateDataKeyRequest, KmsEr
 fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     use KmsCommand as C;
     Ok(match op {
+        #[cfg(feature = "server")]
+        C::Serve(_) | C::CreateAccessKey(_) | C::ListAccessKeys | C::DeleteAccessKey(_) => {
+            unreachable!("handled by run before prepare")
+        }
         C::CreateKey {
             description,
             key_usage,
@@ -473,7 +489,30 @@ fn to_stderr(line: std::fmt::Arguments<'_>) {
 }
 
 /// Runs one operation against the key store and prints its JSON response.
-pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
+pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> ExitCode {
+    #[cfg(feature = "server")]
+    {
+        use super::serve;
+        let r = match op {
+            KmsCommand::Serve(a) => serve::serve(a, keystore, quiet, verbose),
+            KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore, quiet),
+            KmsCommand::ListAccessKeys => serve::list_access_keys(keystore, quiet),
+            KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore, quiet),
+            op => return run_operation(op, keystore, quiet),
+        };
+        match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => e.exit(),
+        }
+    }
+    #[cfg(not(feature = "server"))]
+    {
+        let _ = verbose;
+        run_operation(op, keystore, quiet)
+    }
+}
+
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
     match execute(op, keystore, quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => CliError::io_message(m).exit(),

@@ -1,16 +1,20 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
 mod crypt;
+mod ecdh;
 mod error;
 mod header_info;
 mod inspect;
 mod interrupt;
+mod keygen;
 mod keyrings;
 mod kms;
 mod metadata;
 mod output;
 mod pipes;
 mod plan;
+#[cfg(feature = "server")]
+mod serve;
 mod ui;
 
 use std::path::PathBuf;
@@ -51,6 +55,11 @@ enum Command {
     /// Show a message's header (suite, message id, encryption context, data keys) without any key.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
+    /// Make a key pair for a raw keyring (`keygen ecdh --curve p256 -o PREFIX`).
+    Keygen {
+        #[command(subcommand)]
+        kind: keygen::KeygenCommand,
+    },
     /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
     #[command(after_help = EXIT_CODES_HELP)]
     Kms {
@@ -91,7 +100,11 @@ struct CommonArgs {
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
     /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-account=ID] (decrypt) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
-    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512.
+    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512 |
+    /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
+    /// private key as sender-key and the other party's public key) | provider=raw-ecdh scheme=ephemeral
+    /// recipient-public-key=FILE (encrypt only) | provider=raw-ecdh scheme=discovery recipient-key=PEM (decrypt only);
+    /// ECDH private keys are PEM PKCS#8, public keys DER or PEM SubjectPublicKeyInfo (`envelope keygen ecdh` makes a pair).
     /// Without -w or -k, encrypt uses the KMS core's default key (alias/envelope-default)
     /// and decrypt finds the KMS-core key named in the message.
     #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
@@ -169,7 +182,7 @@ pub fn main() -> ExitCode {
         match &mut cli.command {
             Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
             Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
-            Command::Inspect(_) | Command::Kms { .. } => {}
+            Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => {}
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);
@@ -188,7 +201,8 @@ pub fn main() -> ExitCode {
             &ui,
         ),
         Command::Inspect(a) => inspect::run(a),
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet),
+        Command::Keygen { kind } => keygen::run(kind, &ui),
+        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet, cli.verbose > 0),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,9 @@
 //! test (`src/layering.rs`) keeps it so.
 
 pub mod aead;
+#[cfg(feature = "server")]
+pub mod digest;
+pub mod ecdh;
 mod error;
 pub mod hkdf;
 pub mod hmac;
@@ -20,6 +23,8 @@ pub mod kbkdf;
 pub mod password;
 pub mod rsa;
 pub mod signature;
+#[cfg(feature = "server")]
+pub mod tls;
 
 pub use error::{CryptoError, Result};
 

@@ -9,6 +9,7 @@
 pub mod kms;
 pub mod multi;
 pub mod raw_aes;
+pub mod raw_ecdh;
 pub mod raw_rsa;
 
 use crate::crypto::Secret;
@@ -46,7 +47,7 @@ pub struct DecryptionMaterials {
     pub plaintext_data_key: Option<Secret>,
 }
 
-/// A source of data keys. Implemented by the raw AES, raw RSA, KMS and multi keyrings.
+/// A source of data keys. Implemented by the raw AES, raw RSA, raw ECDH, KMS and multi keyrings.
 ///
 /// # A blocking interface
 ///

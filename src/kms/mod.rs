@@ -21,6 +21,7 @@
 //! alias ARN) where AWS accepts them; responses name keys by ARN. ARNs use
 //! the configured partition, region and account ([`KmsConfig`]).
 
+mod access_keys;
 mod admin;
 mod b64;
 mod blob;
@@ -32,12 +33,14 @@ mod ids;
 mod ops;
 mod rootkey;
 mod rsa;
+mod seed;
 mod service;
 mod specs;
 mod store;
 mod types;
 
 pub use self::core::{KmsCore, DB_FILE};
+pub use access_keys::{AccessKeyInfo, NewAccessKey, ACCESS_KEY_ID_PREFIX};
 pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
 pub use config::{
     Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID,
@@ -46,6 +49,7 @@ pub use config::{
 pub use error::{KmsError, KmsErrorKind};
 pub use ids::Arn;
 pub use ops::{MAX_CIPHERTEXT_BLOB, MAX_NUMBER_OF_BYTES, MAX_PLAINTEXT};
+pub use seed::{Seed, SeedAlias, SeedKey, SeedReport};
 pub use specs::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage};
 pub use types::{
     AliasListEntry, CancelKeyDeletionRequest, CancelKeyDeletionResponse, CreateAliasRequest,

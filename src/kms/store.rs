@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS aliases (
     updated       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS aliases_by_key ON aliases(target_key_id);
+-- SigV4 access keys of the KMS server (module access_keys); the secret is
+-- an encrypted key token under the root key.
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    created       INTEGER NOT NULL,
+    description   TEXT NOT NULL,
+    token         BLOB NOT NULL
+);
 ";
 
 /// Creates the tables if they do not exist.

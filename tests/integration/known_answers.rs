@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
+use envelope::keyring::raw_ecdh::{Curve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::Keyring;
 use envelope::stream::{self, DecryptOptions, EncryptOptions};
@@ -48,12 +49,22 @@ struct Case {
 #[derive(Deserialize)]
 struct KeyDesc {
     provider: String,
+    /// Raw AES and RSA keys only.
+    #[serde(default)]
     namespace: String,
+    #[serde(default)]
     name: String,
     key_file: Option<String>,
     padding: Option<String>,
     private_key_file: Option<String>,
     public_key_file: Option<String>,
+    /// Raw ECDH keys: `static`, `ephemeral` or `discovery`, the curve, and
+    /// the key files the scheme takes.
+    scheme: Option<String>,
+    curve: Option<String>,
+    sender_key_file: Option<String>,
+    recipient_public_key_file: Option<String>,
+    recipient_key_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +145,40 @@ fn one_keyring(k: &KeyDesc, for_encrypt: bool) -> Result<Box<dyn Keyring>, Error
                 let private = file(&k.private_key_file, "private_key_file");
                 RawRsaKeyring::new(&k.namespace, &k.name, pad, None, Some(&private))?
             };
+            Ok(Box::new(ring))
+        }
+        "raw-ecdh" => {
+            let private = |f: &Option<String>, what| {
+                EcdhPrivateKey::from_pem(&file(f, what)).unwrap_or_else(|e| panic!("{what}: {e}"))
+            };
+            let public = |f: &Option<String>, what| {
+                EcdhPublicKey::from_spki_der_or_pem(&file(f, what)).unwrap_or_else(|e| panic!("{what}: {e}"))
+            };
+            let ring = match k.scheme.as_deref() {
+                Some("static") => RawEcdhKeyring::static_keys(
+                    private(&k.sender_key_file, "sender_key_file"),
+                    public(&k.recipient_public_key_file, "recipient_public_key_file"),
+                )?,
+                Some("ephemeral") => RawEcdhKeyring::ephemeral(public(
+                    &k.recipient_public_key_file,
+                    "recipient_public_key_file",
+                )),
+                Some("discovery") => {
+                    RawEcdhKeyring::discovery(private(&k.recipient_key_file, "recipient_key_file"))
+                }
+                other => panic!("unknown raw ECDH scheme {other:?} in the manifest"),
+            };
+            let curve: Curve = k
+                .curve
+                .as_deref()
+                .expect("raw ECDH key without curve")
+                .parse()
+                .unwrap();
+            assert_eq!(
+                ring.curve(),
+                curve,
+                "the key files are not on the manifest's curve"
+            );
             Ok(Box::new(ring))
         }
         other => panic!("unknown key provider {other:?} in the manifest"),
@@ -432,4 +477,40 @@ fn known_answer_set_covers_the_required_cases() {
             >= 10,
         "negative cases"
     );
+
+    // Raw ECDH (issue 17): on every curve, a static and an ephemeral sender, and
+    // decryption by each scheme that decrypts (static from both sides, discovery).
+    let ecdh = |k: &KeyDesc| {
+        (k.provider == "raw-ecdh").then(|| (k.curve.clone().unwrap(), k.scheme.clone().unwrap()))
+    };
+    let mut seen = BTreeSet::new();
+    for c in &positive {
+        for (enc, dec) in c.encrypt_keys.iter().zip(&c.decrypt_keys) {
+            if let (Some((curve, e)), Some((_, d))) = (ecdh(enc), ecdh(dec)) {
+                let reversed = d == "static" && dec.sender_key_file != enc.sender_key_file;
+                seen.insert((
+                    curve,
+                    e,
+                    if reversed {
+                        "static-recipient".to_string()
+                    } else {
+                        d
+                    },
+                ));
+            }
+        }
+    }
+    for curve in ["p256", "p384", "p521"] {
+        for (e, d) in [
+            ("static", "static"),
+            ("static", "static-recipient"),
+            ("static", "discovery"),
+            ("ephemeral", "discovery"),
+        ] {
+            assert!(
+                seen.contains(&(curve.to_string(), e.to_string(), d.to_string())),
+                "raw ECDH {curve}: a {e} sender's message opened by {d}"
+            );
+        }
+    }
 }

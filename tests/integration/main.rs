@@ -25,8 +25,11 @@ mod keyring_vectors;
 mod kms_cli;
 mod kms_core;
 mod kms_keyring;
+#[cfg(feature = "server")]
+mod kms_server;
 mod known_answers;
 mod properties;
+mod raw_ecdh;
 mod support_checks;
 mod tamper;
 #[cfg(feature = "tokio")]

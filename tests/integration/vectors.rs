@@ -12,6 +12,11 @@
 //! passes of every folder must add up to the runnable cases the expectations
 //! list, so a case that is silently dropped fails the test.
 //!
+//! Two sets are read: `../shared/vectors` (raw AES and RSA keys, decrypt
+//! manifests v2 and v4, and two folders of their own layout) and
+//! `../shared/vectors-ecdh` (raw ECDH keys, decrypt manifest v5 with keys
+//! manifest v2), each with its own `expectations.json`.
+//!
 //! The vectors live outside the repository and are found by
 //! `support::shared`: when `../shared` is absent the tests say so and pass
 //! (fail under `CI=true`); when it is present, a missing or unreadable vector
@@ -30,6 +35,7 @@ use serde_json::{Map, Value};
 use envelope::format::EncryptedDataKey;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
+use envelope::keyring::raw_ecdh::{Curve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions};
@@ -53,15 +59,54 @@ const COMMITMENT_STATIC_KEY: [u8; 32] = [0; 32];
 /// The EDK ciphertext the decrypt oracle's `test_counting` provider writes.
 const COUNTING_EDK: [u8; 5] = [0x40, 0x41, 0x42, 0x43, 0x44];
 
-/// Checks, without decrypting anything, that every folder's manifests load and
-/// that the parsed cases match `expectations.json` case for case.
+/// One shared folder of vector folders, with its own `expectations.json`.
+struct VectorSet {
+    /// The folder's name under `../shared`.
+    dir: &'static str,
+    /// Its folders that the expectations describe only in prose.
+    noted: &'static [(&'static str, Tally)],
+}
+
+/// The official raw AES / raw RSA vectors.
+const OFFICIAL: VectorSet = VectorSet {
+    dir: "vectors",
+    noted: &NOTED_FOLDERS,
+};
+
+/// The official raw ECDH vectors.
+const ECDH: VectorSet = VectorSet {
+    dir: "vectors-ecdh",
+    noted: &[],
+};
+
 #[test]
 fn manifests_match_expectations() {
-    let Some(root) = vectors_root() else { return };
+    check_manifests(&OFFICIAL);
+}
+
+#[test]
+fn official_vectors_decrypt_as_expected() {
+    decrypt_set(&OFFICIAL);
+}
+
+#[test]
+fn ecdh_manifests_match_expectations() {
+    check_manifests(&ECDH);
+}
+
+#[test]
+fn ecdh_vectors_decrypt_as_expected() {
+    decrypt_set(&ECDH);
+}
+
+/// Checks, without decrypting anything, that every folder's manifests load and
+/// that the parsed cases match `expectations.json` case for case.
+fn check_manifests(set: &VectorSet) {
+    let Some(root) = vectors_root(set) else { return };
     let expectations = read_json(&root.join("expectations.json")).expect("expectations.json");
     let mut problems = Vec::new();
-    for folder in folders(&root, &expectations).expect("vector folders") {
-        let want = match expected_tally(&expectations, &folder) {
+    for folder in folders(&root, &expectations, set).expect("vector folders") {
+        let want = match expected_tally(&expectations, &folder, set) {
             Ok(t) => t,
             Err(e) => {
                 problems.push(format!("{folder}: {e}"));
@@ -82,13 +127,13 @@ fn manifests_match_expectations() {
     assert!(problems.is_empty(), "manifest problems:\n{}", problems.join("\n"));
 }
 
-/// Decrypts every vector and checks each result against its expectation.
-#[test]
-fn official_vectors_decrypt_as_expected() {
-    let Some(root) = vectors_root() else { return };
+/// Decrypts every vector of a set and checks each result against its expectation.
+fn decrypt_set(set: &VectorSet) {
+    let Some(root) = vectors_root(set) else { return };
     let expectations = read_json(&root.join("expectations.json")).expect("expectations.json");
     let mut problems = Vec::new();
-    for folder in folders(&root, &expectations).expect("vector folders") {
+    let mut total = 0usize;
+    for folder in folders(&root, &expectations, set).expect("vector folders") {
         let cases = match load_folder(&root.join(&folder), &expectations) {
             Ok(cases) => cases,
             Err(e) => {
@@ -111,7 +156,8 @@ fn official_vectors_decrypt_as_expected() {
             }
         }
         println!("vectors: {folder}: {passed} passed, {failed} failed, {skipped} skipped");
-        match expected_tally(&expectations, &folder) {
+        total += passed;
+        match expected_tally(&expectations, &folder, set) {
             Ok(want) => {
                 if passed != want.plaintext + want.error || skipped != want.skip {
                     problems.push(format!(
@@ -131,6 +177,7 @@ fn official_vectors_decrypt_as_expected() {
         problems.len(),
         problems.join("\n")
     );
+    assert!(total > 0, "no vector of the shared {} set ran", set.dir);
 }
 
 // ---------------------------------------------------------------------------
@@ -165,6 +212,8 @@ enum Keys {
     DataKey(Vec<u8>),
     /// One of the decrypt oracle's test providers.
     Oracle(OracleKeyring),
+    /// One raw ECDH keyring (manifest v5).
+    Ecdh(EcdhKey),
     /// Only AWS KMS could supply it.
     None,
 }
@@ -265,15 +314,15 @@ impl fmt::Display for Tally {
 // ---------------------------------------------------------------------------
 // Loading
 
-/// The vectors folder, or `None` (after saying so) when `../shared` is absent.
+/// A set's folder, or `None` (after saying so) when `../shared` is absent.
 #[track_caller]
-fn vectors_root() -> Option<PathBuf> {
-    shared::folder("vectors")
+fn vectors_root(set: &VectorSet) -> Option<PathBuf> {
+    shared::folder(set.dir)
 }
 
 /// The vector folders on disk, checked against the folders the expectations name
 /// so that a folder cannot go unnoticed either way.
-fn folders(root: &Path, expectations: &Value) -> Result<Vec<String>, String> {
+fn folders(root: &Path, expectations: &Value, set: &VectorSet) -> Result<Vec<String>, String> {
     let mut on_disk = BTreeSet::new();
     for entry in fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))? {
         let entry = entry.map_err(|e| e.to_string())?;
@@ -286,7 +335,7 @@ fn folders(root: &Path, expectations: &Value) -> Result<Vec<String>, String> {
         .filter(|k| !k.starts_with('_'))
         .cloned()
         .collect();
-    known.extend(NOTED_FOLDERS.iter().map(|(f, _)| f.to_string()));
+    known.extend(set.noted.iter().map(|(f, _)| f.to_string()));
     if on_disk != known {
         return Err(format!(
             "folders on disk {on_disk:?} differ from those expected {known:?}"
@@ -296,8 +345,8 @@ fn folders(root: &Path, expectations: &Value) -> Result<Vec<String>, String> {
 }
 
 /// How many cases of `folder` must decrypt, fail, and be skipped.
-fn expected_tally(expectations: &Value, folder: &str) -> Result<Tally, String> {
-    if let Some((_, t)) = NOTED_FOLDERS.iter().find(|(f, _)| *f == folder) {
+fn expected_tally(expectations: &Value, folder: &str, set: &VectorSet) -> Result<Tally, String> {
+    if let Some((_, t)) = set.noted.iter().find(|(f, _)| *f == folder) {
         return Ok(*t);
     }
     let mut t = Tally::default();
@@ -334,6 +383,9 @@ fn load_manifest_folder(dir: &Path, expect: &Map<String, Value>) -> Result<Vec<C
     let manifest = read_json(&dir.join("manifest.json"))?;
     let kind = str_field(&manifest["manifest"], "type", "manifest")?;
     let version = manifest["manifest"]["version"].as_u64();
+    if kind == "awses-decrypt" && version == Some(5) {
+        return load_v5_folder(dir, &manifest, expect);
+    }
     if kind != "awses-decrypt" || !matches!(version, Some(2) | Some(4)) {
         return Err(format!("unsupported manifest {kind} version {version:?}"));
     }
@@ -670,6 +722,7 @@ fn build_keyring(keys: &Keys) -> Result<Box<dyn Keyring>, String> {
         }
         Keys::DataKey(key) => Ok(Box::new(DataKeyKeyring { key: key.clone() })),
         Keys::Oracle(oracle) => Ok(Box::new(*oracle)),
+        Keys::Ecdh(key) => key.keyring(),
         Keys::None => Err("no offline key".into()),
     }
 }
@@ -842,4 +895,131 @@ fn context(v: &Value) -> Result<EncryptionContext, String> {
             ))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Raw ECDH: decrypt manifest v5 and keys manifest v2 (../shared/vectors-ecdh)
+
+/// A raw ECDH keyring as a v5 `decryptKeyDescription` describes it, built as
+/// the MPL's test harness builds it (see that folder's README).
+enum EcdhKey {
+    /// RawPrivateKeyToStaticPublicKey, from the `sender` entry: its
+    /// `sender-material` and its `recipient-material-public-key`.
+    Static {
+        curve: Curve,
+        sender_pem: String,
+        recipient_spki: Vec<u8>,
+    },
+    /// PublicKeyDiscovery, from the `recipient` entry's `recipient-material`.
+    Discovery { curve: Curve, recipient_pem: String },
+}
+
+impl EcdhKey {
+    fn from_description(d: &Value, keys: &KeysManifest) -> Result<Self, String> {
+        if str_field(d, "type", "decryptKeyDescription")? != "raw-ecdh" {
+            return Err(format!("unsupported key description {d}"));
+        }
+        let curve: Curve = str_field(d, "ecc-curve", "decryptKeyDescription")?
+            .parse()
+            .map_err(|e| format!("ecc-curve: {e}"))?;
+        let entry = |role: &str| -> Result<&Value, String> {
+            let name = str_field(d, role, "decryptKeyDescription")?;
+            let spec = keys
+                .keys
+                .get(name)
+                .ok_or_else(|| format!("key {name:?} not in the keys manifest"))?;
+            if spec["type"] != "ecc-private" || spec["algorithm"] != "ecdh" {
+                return Err(format!("key {name:?} is not an ECDH key pair"));
+            }
+            Ok(spec)
+        };
+        match str_field(d, "schema", "decryptKeyDescription")? {
+            "static" => {
+                let spec = entry("sender")?;
+                if spec["public-key-encoding"] != "base64-der" {
+                    return Err("public keys are not base64 DER".into());
+                }
+                let recipient_spki = BASE64
+                    .decode(str_field(spec, "recipient-material-public-key", "key")?)
+                    .map_err(|e| format!("recipient-material-public-key: {e}"))?;
+                Ok(EcdhKey::Static {
+                    curve,
+                    sender_pem: str_field(spec, "sender-material", "key")?.to_string(),
+                    recipient_spki,
+                })
+            }
+            "discovery" => Ok(EcdhKey::Discovery {
+                curve,
+                recipient_pem: str_field(entry("recipient")?, "recipient-material", "key")?.to_string(),
+            }),
+            other => Err(format!("unknown raw ECDH schema {other:?}")),
+        }
+    }
+
+    fn keyring(&self) -> Result<Box<dyn Keyring>, String> {
+        let private = |pem: &str| EcdhPrivateKey::from_pem(pem.as_bytes()).map_err(|e| e.to_string());
+        let (curve, keyring) = match self {
+            EcdhKey::Static {
+                curve,
+                sender_pem,
+                recipient_spki,
+            } => {
+                let recipient = EcdhPublicKey::from_spki_der(recipient_spki).map_err(|e| e.to_string())?;
+                let keyring = RawEcdhKeyring::static_keys(private(sender_pem)?, recipient)
+                    .map_err(|e| e.to_string())?;
+                (curve, keyring)
+            }
+            EcdhKey::Discovery { curve, recipient_pem } => {
+                (curve, RawEcdhKeyring::discovery(private(recipient_pem)?))
+            }
+        };
+        if keyring.curve() != *curve {
+            return Err(format!(
+                "the keys are {} keys but the description says {curve}",
+                keyring.curve()
+            ));
+        }
+        Ok(Box::new(keyring))
+    }
+}
+
+/// A folder with a decrypt manifest v5: one `decryption-scenario` per test.
+fn load_v5_folder(dir: &Path, manifest: &Value, expect: &Map<String, Value>) -> Result<Vec<Case>, String> {
+    let keys = KeysManifest::load(&resolve(dir, str_field(manifest, "keys", "manifest")?)?)?;
+    let mut cases = Vec::new();
+    let tests = object(&manifest["tests"], "tests")?;
+    for (name, test) in tests {
+        let err = |e: String| format!("{name}: {e}");
+        let entry = expect
+            .get(name)
+            .ok_or_else(|| err("not in expectations.json".into()))?;
+        let scenario = &test["decryption-scenario"];
+        let kind = str_field(scenario, "type", name)?;
+        let expect = match (kind, str_field(entry, "expect", name)?) {
+            ("positive-esdk", "plaintext") => {
+                let uri = str_field(scenario, "result", name)?;
+                Expect::Plaintext(fs::read(resolve(dir, uri)?).map_err(|e| err(e.to_string()))?)
+            }
+            ("negative-esdk", "error") => Expect::Error { commitment: false },
+            (k, e) => return Err(err(format!("scenario {k:?} with expectation {e:?}"))),
+        };
+        let message = fs::read(resolve(dir, str_field(scenario, "ciphertext", name)?)?)
+            .map_err(|e| err(e.to_string()))?;
+        let reproduced = match scenario.get("reproduced-encryption-context") {
+            Some(ec) => context(ec).map_err(err)?,
+            None => EncryptionContext::new(),
+        };
+        let key = EcdhKey::from_description(&scenario["decryptKeyDescription"], &keys).map_err(err)?;
+        cases.push(Case {
+            name: name.clone(),
+            message,
+            keys: Keys::Ecdh(key),
+            reproduced,
+            expect,
+        });
+    }
+    if let Some(missing) = expect.keys().find(|k| !tests.contains_key(*k)) {
+        return Err(format!("{missing}: in expectations.json but not in the manifest"));
+    }
+    Ok(cases)
 }

@@ -7,6 +7,9 @@ manifest and the envelope CLI use:
     {"provider": "raw-aes", "namespace": NS, "name": NAME, "key": bytes}
     {"provider": "raw-rsa", "namespace": NS, "name": NAME, "padding": PADDING,
      "private_pem": bytes or None, "public_pem": bytes or None}
+
+A key list that holds a raw ECDH key ({"provider": "raw-ecdh", ...}) goes to
+esdk_ecdh instead, which uses the Material Providers Library's keyrings.
 """
 
 import contextlib
@@ -150,8 +153,19 @@ def client_for(suite_id, decrypt=False):
     return aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy)
 
 
+def _ecdh(keys):
+    """esdk_ecdh, when `keys` needs it (imported late: it needs the MPL)."""
+    if any(k["provider"] == "raw-ecdh" for k in keys):
+        import esdk_ecdh  # noqa: PLC0415
+
+        return esdk_ecdh
+    return None
+
+
 def encrypt(keys, suite_id, frame_length, context, plaintext):
     """Encrypts with the Python ESDK; returns the message bytes."""
+    if _ecdh(keys):
+        return _ecdh(keys).encrypt(keys, suite_id, frame_length, context, plaintext)
     client = client_for(suite_id)
     provider = key_provider(keys, for_encrypt=True)
     with any_frame_length():
@@ -175,6 +189,8 @@ POLICIES = {
 def decrypt(keys, message, policy="require-encrypt-allow-decrypt", max_encrypted_data_keys=None,
             unsigned_only=False):
     """Decrypts with the Python ESDK; returns (plaintext, header)."""
+    if _ecdh(keys):
+        return _ecdh(keys).decrypt(keys, message, policy, max_encrypted_data_keys, unsigned_only)
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=POLICIES[policy], max_encrypted_data_keys=max_encrypted_data_keys
     )
@@ -191,6 +207,8 @@ def decrypt(keys, message, policy="require-encrypt-allow-decrypt", max_encrypted
 
 def decrypt_stream(keys, path, chunk=1 << 20):
     """Decrypts a message file with the Python streaming API; returns (plaintext, header)."""
+    if _ecdh(keys):
+        return _ecdh(keys).decrypt_stream(keys, path)
     client = client_for(None, decrypt=True)
     out = io.BytesIO()
     with open(path, "rb") as src, client.stream(

@@ -25,6 +25,15 @@ context, policy. The seed printed first reproduces the choices (not the keys).
 Four fixed cases of about 19 MiB each way pass --threads (1 to 3), so that
 envelope's parallel pipeline (inputs over 16 MiB) meets Python every run.
 
+Raw ECDH (the Material Providers Library's Raw ECDH keyring, through
+tests/interop/esdk_ecdh.py), on P-256, P-384 and P-521, both ways: a static
+sender's messages opened by the recipient's discovery keyring, by the sender's
+own static keyring and by the recipient's static keyring (configured back to
+front), and an ephemeral sender's opened by discovery; sender keys made with
+`envelope keygen ecdh`, recipient keys with `cryptography` (given to envelope as
+PEM or DER); a raw ECDH + raw AES multi-key message each way; and refusals of
+the wrong key and of a tampered provider info.
+
 The Python ESDK refuses to encrypt with frame lengths that are not a multiple of
 16; esdk_py.any_frame_length lifts only that check (see there).
 
@@ -48,6 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import esdk_py  # noqa: E402  (needs the path above)
 from aws_encryption_sdk.internal.formatting import ciphertext_length  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec as ec_keys  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys  # noqa: E402
 
 MIB = 1 << 20
@@ -128,6 +138,16 @@ KEYSETS = ["aes128", "aes192", "aes256", "aes256-b64"] + ["rsa-" + p for p in PA
 
 def cli_key_args(desc, for_encrypt, rng):
     """The -w group for one key."""
+    if desc["provider"] == "raw-ecdh":
+        group = ["-w", "provider=raw-ecdh", "scheme=" + desc["scheme"]]
+        if desc["scheme"] == "static":
+            group += ["sender-key=" + desc["sender_key_path"],
+                      "recipient-public-key=" + desc["recipient_public_key_path"]]
+        elif desc["scheme"] == "ephemeral":
+            group += ["recipient-public-key=" + desc["recipient_public_key_path"]]
+        else:
+            group += ["recipient-key=" + desc["recipient_key_path"]]
+        return group
     if desc["provider"] == "raw-aes":
         return ["-w", "provider=raw-aes", "key=" + desc["path"], "namespace=" + desc["namespace"],
                 "name=" + desc["name"]]
@@ -135,6 +155,67 @@ def cli_key_args(desc, for_encrypt, rng):
     path = desc["private_path"] if not for_encrypt or rng.random() < 0.2 else desc["public_path"]
     return ["-w", "provider=raw-rsa", "key=" + path, "namespace=" + desc["namespace"], "name=" + desc["name"],
             "padding=" + desc["padding"]]
+
+
+ECDH_CURVES = {"p256": ec_keys.SECP256R1, "p384": ec_keys.SECP384R1, "p521": ec_keys.SECP521R1}
+
+
+class EcdhKeys:
+    """Per curve, a sender key pair made by `envelope keygen ecdh` and a recipient
+    key pair made by `cryptography`, as files and as bytes."""
+
+    def __init__(self, envelope, workdir, rng):
+        self.dir = os.path.join(workdir, "ecdh-keys")
+        os.makedirs(self.dir)
+        self.parties = {}
+        for curve, cls in ECDH_CURVES.items():
+            prefix = os.path.join(self.dir, "sender-" + curve)
+            r = subprocess.run([envelope, "-q", "keygen", "ecdh", "--curve", curve, "-o", prefix],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=CLI_TIMEOUT)
+            if r.returncode != 0:
+                raise RuntimeError("envelope keygen ecdh exited %d: %s" % (r.returncode, r.stderr.decode()))
+            with open(prefix + "-private.pem", "rb") as f:
+                sender_private = f.read()
+            with open(prefix + "-public.pem", "rb") as f:
+                sender_public = serialization.load_pem_public_key(f.read())
+            recipient = ec_keys.generate_private_key(cls())
+            recipient_private = recipient.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            stem = os.path.join(self.dir, "recipient-" + curve)
+            with open(stem + "-private.pem", "wb") as f:
+                f.write(recipient_private)
+            public = recipient.public_key()
+            # The recipient's public key goes to envelope as DER or as PEM.
+            if rng.random() < 0.5:
+                public_path, public_bytes = stem + "-public.der", public.public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            else:
+                public_path, public_bytes = stem + "-public.pem", public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            with open(public_path, "wb") as f:
+                f.write(public_bytes)
+            der = lambda k: k.public_bytes(serialization.Encoding.DER,  # noqa: E731
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+            self.parties[curve] = {
+                "sender": {"private_pem": sender_private, "private_path": prefix + "-private.pem",
+                           "public_der": der(sender_public), "public_path": prefix + "-public.pem"},
+                "recipient": {"private_pem": recipient_private, "private_path": stem + "-private.pem",
+                              "public_der": der(public), "public_path": public_path},
+            }
+
+    def key(self, scheme, curve, own="sender", peer="recipient"):
+        """A raw ECDH key description for esdk_ecdh and for the CLI (see cli_key_args)."""
+        p = self.parties[curve]
+        desc = {"provider": "raw-ecdh", "scheme": scheme, "curve": curve,
+                "name": "ecdh-%s-%s%s" % (curve, scheme, "-by-" + own if scheme != "ephemeral" else "")}
+        if scheme == "static":
+            desc.update(sender_private_pem=p[own]["private_pem"], sender_key_path=p[own]["private_path"],
+                        recipient_public_der=p[peer]["public_der"], recipient_public_key_path=p[peer]["public_path"])
+        elif scheme == "ephemeral":
+            desc.update(recipient_public_der=p[peer]["public_der"], recipient_public_key_path=p[peer]["public_path"])
+        else:
+            desc.update(recipient_private_pem=p[own]["private_pem"], recipient_key_path=p[own]["private_path"])
+        return desc
 
 
 def suite_arg(suite_id, rng):
@@ -323,6 +404,65 @@ def flip_body_byte(message):
     return bytes(out)
 
 
+def run_ecdh(runner, keys, ecdh, rng):
+    """The raw ECDH cases (see the module docstring); returns the plaintext bytes used."""
+    total = 0
+    suites = itertools.cycle(rng.sample([s.algorithm_id for s in esdk_py.SUITES], len(esdk_py.SUITES)))
+    frames = itertools.cycle(rng.sample(FRAME_LENGTHS, len(FRAME_LENGTHS)))
+
+    def case(direction, enc, dec, extra_title=""):
+        nonlocal total
+        sid = next(suites)
+        fl = pick_frame_length(frames, rng)
+        size = rng.choice([0, 1, rng.randint(2, 5000), rng.randint(5000, 300_000)])
+        ctx = random_context(rng)
+        total += size
+        title = "ecdh %s suite=0x%04x keys=%s decrypt-with=%s frame=%d size=%d context=%d pairs%s" % (
+            direction, sid, "+".join(k["name"] for k in enc), "+".join(k["name"] for k in dec), fl, size,
+            len(ctx), extra_title)
+        step = runner.envelope_to_python if direction == "envelope->python" else runner.python_to_envelope
+        runner.record(title, lambda: step(enc, dec, sid, fl, size, ctx))
+
+    for curve in ECDH_CURVES:
+        static = ecdh.key("static", curve)
+        ephemeral = ecdh.key("ephemeral", curve)
+        openers = [ecdh.key("discovery", curve, own="recipient"), static,
+                   ecdh.key("static", curve, own="recipient", peer="sender")]
+        for direction in ("envelope->python", "python->envelope"):
+            for opener in openers:
+                case(direction, [static], [opener])
+            case(direction, [ephemeral], [openers[0]])
+
+    aes256 = keys.by_label["aes256"]
+    multi = [ecdh.key("ephemeral", "p384"), aes256]
+    for direction in ("envelope->python", "python->envelope"):
+        case(direction, multi, [ecdh.key("discovery", "p384", own="recipient")], " (multi-key)")
+        case(direction, multi, [aes256], " (multi-key)")
+
+    # Refusals: the wrong private key, and a sender key moved off the curve.
+    pt = os.urandom(3000)
+    msg = esdk_py.encrypt([ecdh.key("ephemeral", "p256")], 0x0578, 1024, {"purpose": "negative"}, pt)
+
+    def refuses(message, dec_keys, want):
+        def check():
+            err = runner.envelope_refuses(message, pt, dec_keys)
+            if want not in err:
+                raise AssertionError("error %r does not mention %r" % (err, want))
+        return check
+
+    runner.record("negative: envelope refuses a Python raw ECDH message under another private key",
+                  refuses(msg, [ecdh.key("discovery", "p256", own="sender")], "none of the 1"))
+    header, _, _ = esdk_py.header_layout(msg)
+    (edk,) = header.encrypted_data_keys
+    info = edk.key_provider.key_info
+    assert len(info) == 75 and msg.count(info) == 1
+    bad_info = info[:42] + b"\x02" + b"\x00" * 31 + b"\x03"  # x = 3: no point on P-256
+    runner.record("negative: envelope refuses a Python raw ECDH message whose sender key is off the curve",
+                  refuses(msg.replace(info, bad_info), [ecdh.key("discovery", "p256", own="recipient")],
+                          "not a point on P-256"))
+    return total
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("envelope", help="path of the built envelope binary")
@@ -383,6 +523,8 @@ def main():
                                 ("python->envelope", runner.python_to_envelope)):
             title = "parallel %s suite=0x%04x frame=%d size=%d --threads %d" % (direction, sid, fl, size, threads)
             runner.record(title, lambda: step(enc, dec, sid, fl, size, ctx, extra))
+
+    total_bytes += run_ecdh(runner, keys, EcdhKeys(envelope, workdir, rng), rng)
 
     # Negative checks.
     aes256, rsa2048 = keys.by_label["aes256"], keys.rsa(2048, "oaep-sha256")
