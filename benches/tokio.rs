@@ -23,7 +23,10 @@ mod support;
 use support::fixtures::{allow_all, encrypt_options, keyring};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn load() -> String {
@@ -48,7 +51,9 @@ fn main() {
         .unwrap();
     let k = keyring();
     let shared: Arc<dyn Keyring> = Arc::new(keyring());
-    let plaintext: Vec<u8> = (0..size).map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8 >> 1).collect();
+    let plaintext: Vec<u8> = (0..size)
+        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9) as u8 >> 1)
+        .collect();
     println!(
         "{} MiB from memory to a sink, 64 KiB frames, raw AES-256 key; {rounds} rounds, medians; \
          {threads} threads for the pipeline, tokio multi-thread runtime with 2 workers; load average {} before",

@@ -459,7 +459,10 @@ fn the_guard_sees_every_kind_of_crossing() {
             "src/stream/tokio/writer.rs: `stream` names `crate::cli`: a crossing the guide forbids",
             1,
         ),
-        ("src/stream/tokio/jobs.rs: `stream` names `crate::kms`: not among", 1),
+        (
+            "src/stream/tokio/jobs.rs: `stream` names `crate::kms`: not among",
+            1,
+        ),
         ("src/keyring/kms.rs: names `aws_lc_rs`", 1),
         ("src/cli/keys.rs: names `argon2`", 1),
         ("src/gateway/mod.rs: module `gateway` has no row", 1),

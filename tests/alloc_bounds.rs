@@ -423,7 +423,9 @@ fn a_slow_reader_bounds_the_tokio_adapters_memory() {
                     let writing = tokio::spawn({
                         let k = Arc::clone(&k);
                         async move {
-                            let mut w = EncryptingWriter::new(k, &EncryptOptions::default(), a).await.unwrap();
+                            let mut w = EncryptingWriter::new(k, &EncryptOptions::default(), a)
+                                .await
+                                .unwrap();
                             let chunk = vec![0x5a; CHUNK];
                             for _ in 0..size / CHUNK {
                                 w.write_all(&chunk).await.unwrap();

@@ -498,10 +498,8 @@ pub(super) fn split_frames(data: &[u8], frame_length: u32, next_seq: &mut u32) -
             }
             Ok(Parsed::Done(fh, _)) if rest.len() >= sealed_len => {
                 let Some(next) = fh.seq.checked_add(1) else {
-                    split.end = SplitEnd::Error(Error::malformed(
-                        Part::Frame(fh.seq),
-                        "sequence number overflow",
-                    ));
+                    split.end =
+                        SplitEnd::Error(Error::malformed(Part::Frame(fh.seq), "sequence number overflow"));
                     return split;
                 };
                 *next_seq = next;

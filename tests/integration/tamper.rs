@@ -174,7 +174,10 @@ fn check(keyring: &Arc<RawAesKeyring>, what: &str, bad: &[u8], damage: usize, pl
 fn tamper_everything(keyring: &Arc<RawAesKeyring>, label: &str, msg: &[u8], plaintext: &[u8]) -> usize {
     let l = layout(msg);
     assert_eq!(l.blocks.last().map(|b| b.plaintext.end), Some(plaintext.len()));
-    assert_eq!(&decrypt(&**keyring, &allow_all(), msg).unwrap().plaintext, plaintext);
+    assert_eq!(
+        &decrypt(&**keyring, &allow_all(), msg).unwrap().plaintext,
+        plaintext
+    );
     let mut cases = 0;
     for i in 0..msg.len() {
         for bit in 0..8 {
@@ -218,7 +221,11 @@ fn tamper_everything(keyring: &Arc<RawAesKeyring>, label: &str, msg: &[u8], plai
             #[cfg(feature = "tokio")]
             {
                 let (released, r) = crate::tokio_io::async_release(keyring.clone(), &bad, chunk);
-                assert_eq!(r.err(), Some(Error::TrailingData.to_string()), "{what}: async (chunk {chunk})");
+                assert_eq!(
+                    r.err(),
+                    Some(Error::TrailingData.to_string()),
+                    "{what}: async (chunk {chunk})"
+                );
                 assert!(plaintext.starts_with(&released), "{what}: async (chunk {chunk})");
             }
         }

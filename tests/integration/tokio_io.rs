@@ -17,11 +17,11 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use envelope::format::EncryptedDataKey;
 use envelope::format::Parsed;
 use envelope::internal::body::parse_frame_header;
 use envelope::internal::tokio::{reader_probe, writer_probe, TaskProbe};
 use envelope::internal::{encryptor_with_message_id, header};
-use envelope::format::EncryptedDataKey;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::stream::tokio::{
     decrypt_stream, encrypt_stream, AuthenticatedHeader, DecryptedChunks, DecryptingReader, EncryptedChunks,
@@ -136,7 +136,12 @@ impl AsyncRead for Choppy {
 }
 
 /// Writes `data` in pieces of random size up to `max`, flushing now and then.
-async fn write_choppy(w: &mut (impl AsyncWrite + Unpin), data: &[u8], max: usize, rng: &mut Rng) -> io::Result<()> {
+async fn write_choppy(
+    w: &mut (impl AsyncWrite + Unpin),
+    data: &[u8],
+    max: usize,
+    rng: &mut Rng,
+) -> io::Result<()> {
     let mut pos = 0;
     while pos < data.len() {
         let n = (1 + rng.below(max)).min(data.len() - pos);
@@ -260,11 +265,15 @@ async fn same_bytes(suite: &'static AlgorithmSuite, frame: u32, plaintext: Vec<u
         assert_eq!(got.len().abs_diff(expected.len()) <= 2, true, "{what}: lengths");
         assert_eq!(body(&got), body(&expected), "{what}: bodies differ");
     } else {
-        assert_eq!(got, expected, "{what}: the async writer wrote other bytes (pipe {pipe})");
+        assert_eq!(
+            got, expected,
+            "{what}: the async writer wrote other bytes (pipe {pipe})"
+        );
     }
     for msg in [got, expected] {
         let chop = 1 + rng.below(200_000);
-        let mut r = DecryptingReader::new(Arc::new(FixedKey), allow_all(), Choppy::new(msg, chop, rng)).unwrap();
+        let mut r =
+            DecryptingReader::new(Arc::new(FixedKey), allow_all(), Choppy::new(msg, chop, rng)).unwrap();
         let opened = read_choppy(&mut r, 1 + rng.below(100_000), rng).await.unwrap();
         assert!(opened == *pt, "{what}: the async reader opened other bytes");
         let probe = reader_probe(&r);
@@ -355,13 +364,25 @@ fn function_forms_and_chunk_streams_interoperate_with_the_synchronous_path() {
         encrypt_stream_parallel(&k, &opts, &pt[..], &mut sync_msg, 2).unwrap();
         let mut opened = Vec::new();
         let sum = rt
-            .block_on(decrypt_stream(shared_keyring(), &allow_all(), &sync_msg[..], &mut opened))
+            .block_on(decrypt_stream(
+                shared_keyring(),
+                &allow_all(),
+                &sync_msg[..],
+                &mut opened,
+            ))
             .unwrap();
         assert!(opened == pt);
-        assert_eq!((sum.bytes_in, sum.bytes_out), (sync_msg.len() as u64, pt.len() as u64));
+        assert_eq!(
+            (sum.bytes_in, sum.bytes_out),
+            (sync_msg.len() as u64, pt.len() as u64)
+        );
         // Chunk streams both ways.
         let sealed = rt
-            .block_on(EncryptedChunks::new(shared_keyring(), &opts, chunked(&pt, &mut rng)))
+            .block_on(EncryptedChunks::new(
+                shared_keyring(),
+                &opts,
+                chunked(&pt, &mut rng),
+            ))
             .unwrap();
         let msg = collect_chunks(&rt, sealed).unwrap();
         assert!(decrypt(&k, &allow_all(), &msg).unwrap().plaintext == pt);
@@ -377,8 +398,9 @@ fn function_forms_and_chunk_streams_interoperate_with_the_synchronous_path() {
         assert!(matches!(e, Error::Io(_)), "{e:?}");
         // A truncated chunk stream fails the same way as the synchronous path.
         let cut = &sync_msg[..sync_msg.len() - 1];
-        let opened =
-            rt.block_on(async { DecryptedChunks::new(shared_keyring(), allow_all(), chunked(cut, &mut rng)).unwrap() });
+        let opened = rt.block_on(async {
+            DecryptedChunks::new(shared_keyring(), allow_all(), chunked(cut, &mut rng)).unwrap()
+        });
         let e = collect_chunks(&rt, opened).unwrap_err();
         let sync_e = decrypt(&k, &allow_all(), cut).unwrap_err();
         assert_eq!(e.to_string(), sync_e.to_string());
@@ -470,15 +492,22 @@ impl Keyring for WhereCalled {
 /// Every adapter once: 3 encryptions and 4 decryptions.
 async fn every_adapter(k: Arc<dyn Keyring>, opts: &EncryptOptions, rng: &mut Rng) {
     let pt = rng.bytes(1_200_000);
-    let mut w = EncryptingWriter::new(Arc::clone(&k), opts, Vec::new()).await.unwrap();
+    let mut w = EncryptingWriter::new(Arc::clone(&k), opts, Vec::new())
+        .await
+        .unwrap();
     w.write_all(&pt).await.unwrap();
     let m1 = w.finish().await.unwrap();
     let mut m2 = Vec::new();
-    encrypt_stream(Arc::clone(&k), opts, &pt[..], &mut m2).await.unwrap();
-    let s = EncryptedChunks::new(Arc::clone(&k), opts, chunked(&pt, rng)).await.unwrap();
+    encrypt_stream(Arc::clone(&k), opts, &pt[..], &mut m2)
+        .await
+        .unwrap();
+    let s = EncryptedChunks::new(Arc::clone(&k), opts, chunked(&pt, rng))
+        .await
+        .unwrap();
     let mut m3 = Vec::new();
     let mut s = s;
-    while let Some(c) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut s), cx)).await {
+    while let Some(c) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut s), cx)).await
+    {
         m3.extend_from_slice(&c.unwrap());
     }
     let mut out = Vec::new();
@@ -489,15 +518,20 @@ async fn every_adapter(k: Arc<dyn Keyring>, opts: &EncryptOptions, rng: &mut Rng
         .unwrap();
     assert!(out == pt);
     let mut out = Vec::new();
-    decrypt_stream(Arc::clone(&k), &allow_all(), &m2[..], &mut out).await.unwrap();
+    decrypt_stream(Arc::clone(&k), &allow_all(), &m2[..], &mut out)
+        .await
+        .unwrap();
     assert!(out == pt);
-    let h = AuthenticatedHeader::read(Arc::clone(&k), allow_all(), &m3[..]).await.unwrap();
+    let h = AuthenticatedHeader::read(Arc::clone(&k), allow_all(), &m3[..])
+        .await
+        .unwrap();
     let mut out = Vec::new();
     h.decrypt_body_to(&mut out).await.unwrap();
     assert!(out == pt);
     let mut s = DecryptedChunks::new(Arc::clone(&k), allow_all(), chunked(&m3, rng)).unwrap();
     let mut out = Vec::new();
-    while let Some(c) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut s), cx)).await {
+    while let Some(c) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut s), cx)).await
+    {
         out.extend_from_slice(&c.unwrap());
     }
     assert!(out == pt);
@@ -605,7 +639,10 @@ fn cancelled_readers_release_only_verified_frames_and_leave_no_task() {
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                assert!(pt.starts_with(&got), "{what}: released bytes that are not the plaintext");
+                assert!(
+                    pt.starts_with(&got),
+                    "{what}: released bytes that are not the plaintext"
+                );
                 if damage < msg.len() {
                     assert!(got.len() <= limit, "{what}: released {} > {limit}", got.len());
                 }
@@ -626,7 +663,10 @@ fn cancelled_readers_release_only_verified_frames_and_leave_no_task() {
                 let _ = tokio::time::timeout(Duration::from_millis(ms), f).await;
                 assert!(pt.starts_with(&out), "{what}: cancelled decrypt_stream");
                 if damage < msg.len() {
-                    assert!(out.len() <= limit, "{what}: cancelled decrypt_stream released too much");
+                    assert!(
+                        out.len() <= limit,
+                        "{what}: cancelled decrypt_stream released too much"
+                    );
                 }
             });
         }
@@ -644,9 +684,16 @@ fn a_writer_dropped_without_shutdown_leaves_a_message_no_one_accepts() {
         let n = rng.below(3 << 20);
         let pt = rng.bytes(n);
         // Stop after a random part of the plaintext (all of it, sometimes).
-        let upto = if trial % 4 == 0 { pt.len() } else { rng.below(pt.len() + 1) };
+        let upto = if trial % 4 == 0 {
+            pt.len()
+        } else {
+            rng.below(pt.len() + 1)
+        };
         let flush = rng.below(2) == 0;
-        let what = format!("{s} frame {frame}: {upto} of {} bytes written, flush {flush}", pt.len());
+        let what = format!(
+            "{s} frame {frame}: {upto} of {} bytes written, flush {flush}",
+            pt.len()
+        );
         let mut wrng = Rng(rng.next() | 1);
         let partial = rts[trial % 2].block_on(async {
             let (a, mut b) = tokio::io::duplex(1 + wrng.below(1 << 20));
@@ -658,7 +705,9 @@ fn a_writer_dropped_without_shutdown_leaves_a_message_no_one_accepts() {
                 all
             });
             let mut w = EncryptingWriter::new(shared_keyring(), &opts, a).await.unwrap();
-            write_choppy(&mut w, &data, 1 + wrng.below(200_000), &mut wrng).await.unwrap();
+            write_choppy(&mut w, &data, 1 + wrng.below(200_000), &mut wrng)
+                .await
+                .unwrap();
             if flush {
                 w.flush().await.unwrap();
             }
@@ -697,11 +746,18 @@ fn writes_after_an_end_or_an_error_are_refused() {
         assert!(inner_error(&e).contains("truncated"), "{}", inner_error(&e));
         assert!(out.is_empty());
         let e = r.read_to_end(&mut out).await.unwrap_err();
-        assert!(inner_error(&e).contains("again after an error"), "{}", inner_error(&e));
+        assert!(
+            inner_error(&e).contains("again after an error"),
+            "{}",
+            inner_error(&e)
+        );
     });
     // Outside a runtime the adapters say so instead of panicking.
     let e = DecryptingReader::new(shared_keyring(), allow_all(), &b""[..]).unwrap_err();
-    assert!(matches!(e, Error::ApiMisuse(envelope::ApiMisuse::NoTokioRuntime)), "{e:?}");
+    assert!(
+        matches!(e, Error::ApiMisuse(envelope::ApiMisuse::NoTokioRuntime)),
+        "{e:?}"
+    );
 }
 
 /// Decrypts `msg` through the async reader, fed in pieces of `chunk` bytes
@@ -735,7 +791,11 @@ struct Pieces<'a> {
 }
 
 impl AsyncRead for Pieces<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let n = self.chunk.min(self.data.len()).min(buf.remaining());
         buf.put_slice(&self.data[..n]);
         self.data = &self.data[n..];
@@ -778,7 +838,11 @@ fn the_tokio_pipe_example_interoperates_with_the_cli() {
         let feeding = std::thread::spawn(move || stdin.write_all(&input));
         let out = child.wait_with_output().unwrap();
         feeding.join().unwrap().unwrap();
-        assert!(out.status.success(), "envelope {mode}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "envelope {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     let rt = multi_thread();
@@ -786,12 +850,17 @@ fn the_tokio_pipe_example_interoperates_with_the_cli() {
     let pt = rng.bytes(n);
     // The example encrypts, the CLI decrypts.
     let mut msg = Vec::new();
-    rt.block_on(tokio_pipe::run("encrypt", &key_file, &pt[..], &mut msg)).unwrap();
-    assert!(cli("decrypt", &msg) == pt, "the CLI did not open the example's message");
+    rt.block_on(tokio_pipe::run("encrypt", &key_file, &pt[..], &mut msg))
+        .unwrap();
+    assert!(
+        cli("decrypt", &msg) == pt,
+        "the CLI did not open the example's message"
+    );
     // The CLI encrypts, the example decrypts.
     let msg = cli("encrypt", &pt);
     let mut opened = Vec::new();
-    rt.block_on(tokio_pipe::run("decrypt", &key_file, &msg[..], &mut opened)).unwrap();
+    rt.block_on(tokio_pipe::run("decrypt", &key_file, &msg[..], &mut opened))
+        .unwrap();
     assert!(opened == pt, "the example did not open the CLI's message");
     // A damaged message: the example fails and says so.
     let mut bad = msg.clone();

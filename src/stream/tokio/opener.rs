@@ -184,7 +184,11 @@ impl Opener {
 
     /// Reads and authenticates the header: `Ready(Ok(()))` once
     /// [`Opener::header`] is there; no plaintext is released before.
-    pub fn poll_header<R: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<Result<()>> {
+    pub fn poll_header<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<Result<()>> {
         while matches!(self.phase, Phase::Header | Phase::Keys) {
             if let Err(e) = ready!(self.poll_step(cx, reader)) {
                 return Poll::Ready(Err(e));
@@ -197,7 +201,11 @@ impl Opener {
     /// Makes verified plaintext ready: `Ready(Ok(true))` when
     /// [`Opener::output`] has bytes, `Ready(Ok(false))` at the verified end
     /// of the message.
-    pub fn poll_fill<R: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<Result<bool>> {
+    pub fn poll_fill<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<Result<bool>> {
         loop {
             self.failure.check()?;
             if !self.output().is_empty() {
@@ -252,7 +260,11 @@ impl Opener {
         Poll::Ready(Ok(rb.filled().len()))
     }
 
-    fn poll_header_bytes<R: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<Result<bool>> {
+    fn poll_header_bytes<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<Result<bool>> {
         let limits = Limits {
             max_encrypted_data_keys: self.opts.max_encrypted_data_keys,
             ..self.opts.limits
@@ -297,7 +309,11 @@ impl Opener {
         let body = self.head.split_off(self.header_len);
         self.head = Vec::new();
         let (frames, depth) = batch_frames(frame_len);
-        let hand_over = if framed && depth > 1 { dec.hand_over() } else { None };
+        let hand_over = if framed && depth > 1 {
+            dec.hand_over()
+        } else {
+            None
+        };
         match hand_over {
             Some(h) => {
                 self.jobs = Ordered::new(self.runtime.clone(), self.token.clone(), depth);
@@ -328,7 +344,11 @@ impl Opener {
         Poll::Ready(Ok(true))
     }
 
-    fn poll_batches<R: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<Result<bool>> {
+    fn poll_batches<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<Result<bool>> {
         // Results first, in order.
         let front = self.jobs.poll_front(cx);
         if let Poll::Ready(Some(r)) = front {
@@ -348,14 +368,19 @@ impl Opener {
             }
             // Every batch is out: the decryptor takes the body back.
             let hasher = bs.chain.take()?;
-            let dec = self.dec.as_mut().ok_or(Error::Unreachable("the decryptor is away"))?;
+            let dec = self
+                .dec
+                .as_mut()
+                .ok_or(Error::Unreachable("the decryptor is away"))?;
             dec.take_back(bs.next_seq, hasher, bs.consumed);
             self.phase = Phase::Tail;
             return Poll::Ready(Ok(true));
         }
         let cap = bs.batch_sealed;
         if !self.eof && self.filled < cap {
-            let fill = self.fill.get_or_insert_with(|| self.free.pop().unwrap_or_else(|| Batch::new(0, 0)));
+            let fill = self
+                .fill
+                .get_or_insert_with(|| self.free.pop().unwrap_or_else(|| Batch::new(0, 0)));
             if fill.sealed.len() <= self.filled {
                 let want = (2 * self.filled).clamp(READ_CHUNK, cap);
                 fill.sealed.resize(want.max(self.filled + 1), 0);
@@ -473,7 +498,11 @@ impl Opener {
         Ok(true)
     }
 
-    fn poll_tail<R: AsyncRead + Unpin>(&mut self, cx: &mut Context<'_>, reader: &mut R) -> Poll<Result<bool>> {
+    fn poll_tail<R: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+    ) -> Poll<Result<bool>> {
         if let Some(r) = ready!(self.feeding.poll_front(cx)) {
             let (dec, out, result) = r?;
             self.dec = Some(dec);
@@ -489,7 +518,10 @@ impl Opener {
             return Poll::Ready(Ok(true));
         }
         if self.eof {
-            let dec = self.dec.as_mut().ok_or(Error::Unreachable("the decryptor is away"))?;
+            let dec = self
+                .dec
+                .as_mut()
+                .ok_or(Error::Unreachable("the decryptor is away"))?;
             dec.finish()?;
             self.phase = Phase::Done;
             return Poll::Ready(Ok(true));
@@ -521,7 +553,10 @@ impl Opener {
     /// Gives message bytes to the decryptor: here when that is at most two
     /// frames of 64 KiB without a signature, else on the blocking pool.
     fn feed(&mut self, data: Vec<u8>) -> Result<()> {
-        let mut dec = self.dec.take().ok_or(Error::Unreachable("the decryptor is away"))?;
+        let mut dec = self
+            .dec
+            .take()
+            .ok_or(Error::Unreachable("the decryptor is away"))?;
         let small = self.header.as_ref().is_some_and(|h| {
             h.content_type == ContentType::Framed && h.frame_length as usize <= INLINE_LIMIT
         });

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-
 use super::jobs::{current_runtime, HashChain, Ordered};
 use super::probe::{TaskProbe, Token};
 use super::{batch_frames, grow_secret, Failure, INLINE_LIMIT};
@@ -126,11 +125,9 @@ impl Sealer {
             }
             self.submit()?;
         }
-        let fill = self.fill.get_or_insert_with(|| {
-            self.free
-                .pop()
-                .unwrap_or_else(|| Batch::new(0, 0))
-        });
+        let fill = self
+            .fill
+            .get_or_insert_with(|| self.free.pop().unwrap_or_else(|| Batch::new(0, 0)));
         if fill.plain.len() == self.filled {
             let want = (2 * self.filled).clamp(64 << 10, self.batch_plain);
             grow_secret(&mut fill.plain, want);
