@@ -262,7 +262,7 @@ async fn same_bytes(suite: &'static AlgorithmSuite, frame: u32, plaintext: Vec<u
     if suite.is_signing() {
         // A fresh signing key per message: the header (its public key) and
         // the footer differ, the body may not.
-        assert_eq!(got.len().abs_diff(expected.len()) <= 2, true, "{what}: lengths");
+        assert!(got.len().abs_diff(expected.len()) <= 2, "{what}: lengths");
         assert_eq!(body(&got), body(&expected), "{what}: bodies differ");
     } else {
         assert_eq!(

@@ -152,19 +152,17 @@ impl<W: AsyncWrite + Unpin> EncryptingWriter<W> {
         cx: &mut Context<'_>,
         mut fill: impl FnMut(&mut [u8], &mut Context<'_>) -> Poll<Result<usize>>,
     ) -> Poll<Result<usize>> {
-        loop {
-            let drained = self.poll_drain(cx)?;
-            if let Some(room) = self.sealer.room()? {
-                let n = ready!(fill(room, cx))?;
-                self.sealer.commit(n)?;
-                return Poll::Ready(Ok(n));
-            }
-            if drained.is_pending() {
-                return Poll::Pending;
-            }
-            // Everything was written and no task is in flight, so a slot is free.
-            return Poll::Ready(Err(Error::Unreachable("no room after a full drain")));
+        let drained = self.poll_drain(cx)?;
+        if let Some(room) = self.sealer.room()? {
+            let n = ready!(fill(room, cx))?;
+            self.sealer.commit(n)?;
+            return Poll::Ready(Ok(n));
         }
+        if drained.is_pending() {
+            return Poll::Pending;
+        }
+        // Everything was written and no task is in flight, so a slot is free.
+        Poll::Ready(Err(Error::Unreachable("no room after a full drain")))
     }
 
     /// Drives the message to its end and flushes the inner writer.
