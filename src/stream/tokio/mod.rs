@@ -43,7 +43,7 @@
 //!
 //! Each adapter must be made and polled inside a tokio runtime (either
 //! flavour); outside one, the constructors fail with
-//! [`ApiMisuse::NoTokioRuntime`](crate::ApiMisuse::NoTokioRuntime).
+//! [`ApiMisuse::NoTokioRuntime`].
 
 mod chunks;
 mod jobs;
