@@ -81,8 +81,11 @@ cargo fmt --check
 step "cargo clippy --all-targets --locked -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-step "cargo doc --no-deps --locked (RUSTDOCFLAGS=-D warnings: no broken or private links)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+# With the examples in, cargo resolves the dev-dependencies' features as
+# clippy --all-targets did, so the dependencies it checked are reused (without
+# them, 41 crates were checked a second time with other features).
+step "cargo doc --no-deps --locked --lib --bins --examples (RUSTDOCFLAGS=-D warnings: no broken or private links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --lib --bins --examples
 
 # .ci/run builds and runs every fuzz target right after this script
 # (scripts/fuzz.sh), so it skips this check rather than compile them twice.
