@@ -251,6 +251,18 @@ pub fn generate_key_pair(bits: usize) -> Result<(Secret, Vec<u8>)> {
     Ok((Zeroizing::new(pkcs8.as_ref().to_vec()), spki.as_ref().to_vec()))
 }
 
+/// The SubjectPublicKeyInfo DER of the RSA private key `pkcs8` (PKCS#8 DER):
+/// the public key is derived from the private key, never taken on trust.
+pub fn public_key_der(pkcs8: &[u8]) -> Result<Vec<u8>> {
+    let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
+        .map_err(|e| CryptoError::Key(format!("the private key is not a usable RSA key: {e}")))?;
+    let spki: PublicKeyX509Der<'static> = key
+        .public_key()
+        .as_der()
+        .map_err(|_| CryptoError::Backend("RSA public key encoding failed"))?;
+    Ok(spki.as_ref().to_vec())
+}
+
 /// Decodes one PEM block whose label must be `label` (RFC 7468, strict form).
 ///
 /// Only whitespace may surround the block; encapsulated headers (such as the

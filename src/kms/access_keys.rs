@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::core::KmsCore;
 use super::error::KmsError;
+use super::rootkey::Binding;
 use super::store::db;
 use crate::crypto::fill_random;
 
@@ -57,7 +58,7 @@ pub struct AccessKeyInfo {
     pub create_date: u64,
 }
 
-fn token_name(access_key_id: &str) -> String {
+pub(crate) fn token_name(access_key_id: &str) -> String {
     format!("access-key/{access_key_id}")
 }
 
@@ -96,7 +97,7 @@ impl KmsCore {
         let created = self.now();
         let token = self
             .root
-            .seal_token(&token_name(&access_key_id), 0, secret.as_bytes())?;
+            .seal_token(Binding::secret(&token_name(&access_key_id)), secret.as_bytes())?;
         self.write(|c| {
             c.execute(
                 "INSERT INTO access_keys (access_key_id, created, description, token) VALUES (?1, ?2, ?3, ?4)",
@@ -144,7 +145,7 @@ impl KmsCore {
         if n == 0 {
             return Err(not_found(access_key_id));
         }
-        Ok(())
+        self.shred()
     }
 
     /// The secret of an access key, for verifying a signature; `None` if the
@@ -165,7 +166,9 @@ impl KmsCore {
         let Some(token) = token else {
             return Ok(None);
         };
-        let secret = self.root.open_token(&token_name(access_key_id), 0, &token)?;
+        let secret = self
+            .root
+            .open_token(Binding::secret(&token_name(access_key_id)), &token)?;
         String::from_utf8(secret.to_vec())
             .map(|s| Some(Zeroizing::new(s)))
             .map_err(|_| {

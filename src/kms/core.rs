@@ -27,11 +27,11 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use super::config::KmsConfig;
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{parse_key_ref, KeyRef};
-use super::rootkey::{self, RootKey};
+use super::rootkey::{self, Binding, RootKey};
 use super::specs::*;
 use super::store::{self, db, KeyRow};
 use super::types::*;
-use super::{files, rsa};
+use super::{files, migrate, rsa, shred};
 use crate::crypto::{random_secret, Secret};
 
 /// File name of the SQLite database in the key-store directory.
@@ -109,7 +109,9 @@ impl KmsCore {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         enable_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+        shred::secure_delete(&conn)?;
         let (root, created) = rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?;
+        migrate::migrate(&mut conn, &root)?;
         for suffix in ["-wal", "-shm"] {
             let p = dir.join(format!("{DB_FILE}{suffix}"));
             files::restrict_file(&p).map_err(|e| io_err("restrict", &p, e))?;
@@ -165,6 +167,11 @@ impl KmsCore {
         Ok(out)
     }
 
+    /// Empties the WAL after secret material was deleted (see [`shred`]).
+    pub(crate) fn shred(&self) -> Result<(), KmsError> {
+        shred::checkpoint(&*self.lock()?)
+    }
+
     /// Runs `f` in a read transaction, for a consistent view across statements.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, KmsError>) -> Result<T, KmsError> {
         let mut conn = self.lock()?;
@@ -185,8 +192,9 @@ impl KmsCore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        for id in store::expired_keys(&tx, now)? {
-            store::delete_key(&tx, &id)?;
+        let expired = store::expired_keys(&tx, now)?;
+        for id in &expired {
+            store::delete_key(&tx, id)?;
         }
         for mut row in store::due_rotations(&tx, now)? {
             self.rotate(&tx, &mut row, "AUTOMATIC")?;
@@ -194,7 +202,11 @@ impl KmsCore {
             row.next_rotation = Some(now + period * DAY);
             store::update_key(&tx, &row)?;
         }
-        tx.commit().map_err(db)
+        tx.commit().map_err(db)?;
+        if !expired.is_empty() {
+            shred::checkpoint(conn)?;
+        }
+        Ok(())
     }
 
     /// Adds a new backing-key version and makes it current (the caller saves `row`).
@@ -204,7 +216,7 @@ impl KmsCore {
             .checked_add(1)
             .ok_or_else(|| KmsError::internal("backing-key version overflow"))?;
         let material = random_secret(BACKING_LEN)?;
-        let ekt = self.root.seal_token(&row.key_id, version, &material)?;
+        let ekt = self.root.seal_token(Binding::key(row, version), &material)?;
         store::insert_backing(c, &row.key_id, version, self.now(), Some(kind), &ekt)?;
         row.current_version = version;
         Ok(())
@@ -240,7 +252,7 @@ impl KmsCore {
             on_demand_rotations: 0,
             public_key,
         };
-        let ekt = self.root.seal_token(&row.key_id, 1, material)?;
+        let ekt = self.root.seal_token(Binding::key(&row, 1), material)?;
         store::insert_key(c, &row)?;
         store::insert_backing(c, &row.key_id, 1, row.created, None, &ekt)?;
         Ok(row)
@@ -281,7 +293,7 @@ impl KmsCore {
         version: u32,
     ) -> Result<Option<Secret>, KmsError> {
         match store::get_backing(c, &row.key_id, version)? {
-            Some(ekt) => self.root.open_token(&row.key_id, version, &ekt).map(Some),
+            Some(ekt) => self.root.open_token(Binding::key(row, version), &ekt).map(Some),
             None => Ok(None),
         }
     }

@@ -67,16 +67,25 @@ impl KmsCore {
     ) -> Result<(KeyRow, Material), KmsError> {
         self.check_usable(&row)?;
         self.check_algorithm(&row, alg)?;
-        let material = match &row.public_key {
-            Some(public) => Material::RsaPublic(public.clone()),
-            None => {
+        let material = match row.key_spec {
+            KeySpec::SymmetricDefault => {
                 let backing = self.material(c, &row, row.current_version)?.ok_or_else(|| {
                     KmsError::internal(format!("key {} has no current key material", row.key_id))
                 })?;
                 Material::Symmetric(backing, row.current_version)
             }
+            _ => Material::RsaPublic(self.rsa_public_key(c, &row)?),
         };
         Ok((row, material))
+    }
+
+    /// The public key of an RSA key, derived from its private key (the
+    /// `public_key` column is not authenticated, so it is never read).
+    fn rsa_public_key(&self, c: &Connection, row: &KeyRow) -> Result<Vec<u8>, KmsError> {
+        let private = self
+            .material(c, row, 1)?
+            .ok_or_else(|| KmsError::internal(format!("key {} has no private key", row.key_id)))?;
+        rsa::public_key_of(&private)
     }
 
     /// Encrypts under loaded material, applying the asymmetric rules (no
@@ -314,17 +323,21 @@ impl KmsCore {
         &self,
         req: &GetPublicKeyRequest,
     ) -> Result<GetPublicKeyResponse, KmsError> {
-        let row = self.read(|c| self.resolve(c, &req.key_id, "keyId", true))?;
-        self.check_usable(&row)?;
-        let public_key = row.public_key.clone().ok_or_else(|| {
-            KmsError::new(
-                KmsErrorKind::UnsupportedOperationException,
-                format!(
-                    "{} key spec is {} which is not valid for GetPublicKey: it has no public key.",
-                    self.arn(&row.key_id),
-                    row.key_spec
-                ),
-            )
+        let (row, public_key) = self.read(|c| {
+            let row = self.resolve(c, &req.key_id, "keyId", true)?;
+            self.check_usable(&row)?;
+            if row.key_spec == KeySpec::SymmetricDefault {
+                return Err(KmsError::new(
+                    KmsErrorKind::UnsupportedOperationException,
+                    format!(
+                        "{} key spec is {} which is not valid for GetPublicKey: it has no public key.",
+                        self.arn(&row.key_id),
+                        row.key_spec
+                    ),
+                ));
+            }
+            let public_key = self.rsa_public_key(c, &row)?;
+            Ok((row, public_key))
         })?;
         Ok(GetPublicKeyResponse {
             key_id: self.arn(&row.key_id),

@@ -9,9 +9,19 @@
 //! instead of failing later, key by key.
 //!
 //! Backing keys (and RSA private keys) are stored as encrypted key tokens:
-//! `IV (12) ‖ AES-256-GCM(root key, IV, material) ‖ tag (16)`, with AAD
-//! `"envelope kms-core EKT v1" ‖ key id ‖ u32 BE version`, so a token cannot be
-//! moved to another key or version.
+//! `IV (12) ‖ AES-256-GCM(root key, IV, material) ‖ tag (16)`, with the AAD
+//!
+//! ```text
+//! "envelope kms-core EKT v2" ‖ u32 BE version
+//!     ‖ u32 BE len ‖ key id ‖ u32 BE len ‖ key spec ‖ u32 BE len ‖ key usage
+//! ```
+//!
+//! (a [`Binding`]), so a token cannot be moved to another key or version, and
+//! the key spec and usage that choose the code path of a request (RSA or
+//! symmetric) are as authentic as the material: a store writer who changes
+//! them makes the key fail to open, nothing more. Stores written before
+//! version 2 carry tokens with the AAD `"envelope kms-core EKT v1" ‖ key id ‖
+//! u32 BE version`; [`super::migrate`] re-seals them once, on open.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -36,7 +46,8 @@ const SALT_LEN: usize = 16;
 /// The parameters are stored with the salt, so later changes keep old stores working.
 const ARGON2_PARAMS: (u32, u32, u32) = (19 * 1024, 2, 1);
 const VERIFIER_LABEL: &[u8] = b"envelope kms-core root key verifier v1";
-const EKT_LABEL: &[u8] = b"envelope kms-core EKT v1";
+const EKT_LABEL_V1: &[u8] = b"envelope kms-core EKT v1";
+const EKT_LABEL: &[u8] = b"envelope kms-core EKT v2";
 
 const META_KIND: &str = "root_kind";
 const META_VERIFIER: &str = "root_verifier";
@@ -51,6 +62,57 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> KmsError {
     KmsError::internal(format!("cannot {what} {}: {e}", path.display()))
 }
 
+/// What an encrypted key token is bound to (its AAD).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binding<'a> {
+    /// The key id (or, for other secrets, a name that says whose it is).
+    pub name: &'a str,
+    /// The backing-key version (0 for secrets that have no versions).
+    pub version: u32,
+    /// The key spec as stored (`""` for secrets that are not KMS keys).
+    pub spec: &'a str,
+    /// The key usage as stored (`""` for secrets that are not KMS keys).
+    pub usage: &'a str,
+}
+
+impl<'a> Binding<'a> {
+    /// The binding of version `version` of the key in `row`.
+    pub(crate) fn key(row: &'a store::KeyRow, version: u32) -> Binding<'a> {
+        Binding {
+            name: &row.key_id,
+            version,
+            spec: row.key_spec.as_str(),
+            usage: row.key_usage.as_str(),
+        }
+    }
+
+    /// The binding of a secret that is not a KMS key (an access key's secret).
+    pub(crate) fn secret(name: &'a str) -> Binding<'a> {
+        Binding {
+            name,
+            version: 0,
+            spec: "",
+            usage: "",
+        }
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        let mut a = EKT_LABEL.to_vec();
+        a.extend_from_slice(&self.version.to_be_bytes());
+        for field in [self.name, self.spec, self.usage] {
+            // Key ids, specs and usages are short; a length over u32 cannot occur.
+            a.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            a.extend_from_slice(field.as_bytes());
+        }
+        a
+    }
+
+    /// The AAD of the tokens written before version 2.
+    fn aad_v1(&self) -> Vec<u8> {
+        [EKT_LABEL_V1, self.name.as_bytes(), &self.version.to_be_bytes()].concat()
+    }
+}
+
 /// The unlocked root key.
 pub(crate) struct RootKey {
     gcm: AesGcm,
@@ -63,29 +125,32 @@ impl RootKey {
         })
     }
 
-    fn token_aad(key_id: &str, version: u32) -> Vec<u8> {
-        [EKT_LABEL, key_id.as_bytes(), &version.to_be_bytes()].concat()
-    }
-
-    /// Encrypts key material into a token bound to `key_id` and `version`.
-    pub(crate) fn seal_token(
-        &self,
-        key_id: &str,
-        version: u32,
-        material: &[u8],
-    ) -> Result<Vec<u8>, KmsError> {
+    /// Encrypts key material into a token bound to `binding`.
+    pub(crate) fn seal_token(&self, binding: Binding<'_>, material: &[u8]) -> Result<Vec<u8>, KmsError> {
         let mut iv = [0u8; IV_LEN];
         fill_random(&mut iv)?;
-        let mut body = material.to_vec();
-        let tag = self.gcm.seal(&iv, &Self::token_aad(key_id, version), &mut body)?;
+        let mut body = Zeroizing::new(material.to_vec());
+        let tag = self.gcm.seal(&iv, &binding.aad(), &mut body)?;
         Ok([&iv[..], &body, &tag].concat())
     }
 
-    /// Decrypts a token; KMSInternalException if it does not open (a corrupted store).
-    pub(crate) fn open_token(&self, key_id: &str, version: u32, token: &[u8]) -> Result<Secret, KmsError> {
+    /// Decrypts a token; KMSInternalException if it does not open (a corrupted
+    /// or tampered store: wrong key, version, spec or usage).
+    pub(crate) fn open_token(&self, binding: Binding<'_>, token: &[u8]) -> Result<Secret, KmsError> {
+        self.open_with(binding, &binding.aad(), token)
+    }
+
+    /// Decrypts a token written before version 2 (for [`super::migrate`]).
+    pub(crate) fn open_token_v1(&self, binding: Binding<'_>, token: &[u8]) -> Result<Secret, KmsError> {
+        self.open_with(binding, &binding.aad_v1(), token)
+    }
+
+    fn open_with(&self, binding: Binding<'_>, aad: &[u8], token: &[u8]) -> Result<Secret, KmsError> {
         let corrupt = || {
             KmsError::internal(format!(
-                "the stored key material of key {key_id} (version {version}) does not open under the root key"
+                "the stored key material of {} (version {}) does not open under the root key \
+                 (a corrupted or tampered key store)",
+                binding.name, binding.version
             ))
         };
         if token.len() < IV_LEN + TAG_LEN {
@@ -96,7 +161,7 @@ impl RootKey {
         let mut buf = Zeroizing::new(token[IV_LEN..].to_vec());
         let n = self
             .gcm
-            .open(&iv, &Self::token_aad(key_id, version), &mut buf)
+            .open(&iv, aad, &mut buf)
             .map(|p| p.len())
             .ok_or_else(corrupt)?;
         buf.truncate(n);
@@ -266,15 +331,52 @@ pub(crate) fn unlock(
 mod tests {
     use super::*;
 
+    fn b<'a>(name: &'a str, version: u32, spec: &'a str, usage: &'a str) -> Binding<'a> {
+        Binding {
+            name,
+            version,
+            spec,
+            usage,
+        }
+    }
+
     #[test]
-    fn tokens_are_bound_to_key_and_version() {
+    fn tokens_are_bound_to_key_version_spec_and_usage() {
         let root = RootKey::new(&[1u8; 32]).unwrap();
-        let t = root.seal_token("a", 1, b"material").unwrap();
-        assert_eq!(&root.open_token("a", 1, &t).unwrap()[..], b"material");
-        assert!(root.open_token("a", 2, &t).is_err());
-        assert!(root.open_token("b", 1, &t).is_err());
-        assert!(root.open_token("a", 1, &t[..20]).is_err());
-        assert!(RootKey::new(&[2u8; 32]).unwrap().open_token("a", 1, &t).is_err());
+        let t = root.seal_token(b("a", 1, "S", "U"), b"material").unwrap();
+        assert_eq!(
+            &root.open_token(b("a", 1, "S", "U"), &t).unwrap()[..],
+            b"material"
+        );
+        assert!(root.open_token(b("a", 2, "S", "U"), &t).is_err());
+        assert!(root.open_token(b("b", 1, "S", "U"), &t).is_err());
+        assert!(root.open_token(b("a", 1, "T", "U"), &t).is_err());
+        assert!(root.open_token(b("a", 1, "S", "V"), &t).is_err());
+        // Length prefixes: moving a byte between fields changes the AAD.
+        assert!(root.open_token(b("a", 1, "SU", ""), &t).is_err());
+        assert!(root.open_token(b("a", 1, "S", "U"), &t[..20]).is_err());
+        assert!(root.open_token_v1(b("a", 1, "S", "U"), &t).is_err());
+        assert!(RootKey::new(&[2u8; 32])
+            .unwrap()
+            .open_token(b("a", 1, "S", "U"), &t)
+            .is_err());
+    }
+
+    #[test]
+    fn version_1_tokens_open_with_the_version_1_aad() {
+        // A v1 token as the earlier code sealed it: AAD label ‖ key id ‖ version.
+        let root = RootKey::new(&[1u8; 32]).unwrap();
+        let iv = [3u8; IV_LEN];
+        let mut body = b"old material".to_vec();
+        let aad = [EKT_LABEL_V1, b"k", &7u32.to_be_bytes()].concat();
+        let tag = AesGcm::new(&[1u8; 32])
+            .unwrap()
+            .seal(&iv, &aad, &mut body)
+            .unwrap();
+        let t = [&iv[..], &body, &tag].concat();
+        let binding = b("k", 7, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT");
+        assert_eq!(&root.open_token_v1(binding, &t).unwrap()[..], b"old material");
+        assert!(root.open_token(binding, &t).is_err());
     }
 
     #[test]

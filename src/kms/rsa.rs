@@ -62,6 +62,12 @@ pub(crate) fn decrypt(
     key.decrypt(ciphertext).ok_or_else(KmsError::invalid_ciphertext)
 }
 
+/// The public key (SPKI DER) of a stored private key (PKCS#8 DER): derived,
+/// so a public key planted in the store's `public_key` column is never used.
+pub(crate) fn public_key_of(pkcs8: &[u8]) -> Result<Vec<u8>, KmsError> {
+    rsa::public_key_der(pkcs8).map_err(stored_key)
+}
+
 /// A stored key that does not load: the store is corrupt, or a bug.
 fn stored_key(e: CryptoError) -> KmsError {
     match e {
@@ -82,6 +88,7 @@ mod tests {
             (EncryptionAlgorithmSpec::RsaesOaepSha256, 190),
         ] {
             assert_eq!(max_plaintext(KeySpec::Rsa2048, alg), max);
+            assert_eq!(public_key_of(&private).unwrap(), public);
             let ct = encrypt(&public, alg, &vec![1u8; max]).unwrap();
             assert_eq!(ct.len(), 256);
             assert_eq!(&decrypt(&private, alg, &ct).unwrap()[..], &vec![1u8; max][..]);

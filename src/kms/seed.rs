@@ -35,6 +35,7 @@ use zeroize::Zeroizing;
 use super::core::{KmsCore, DAY};
 use super::error::KmsError;
 use super::ids::{check_alias_name, is_key_id};
+use super::rootkey::Binding;
 use super::specs::{KeySpec, KeyState, KeyUsage};
 use super::store::{self, AliasRow, KeyRow};
 use crate::crypto::Secret;
@@ -219,7 +220,7 @@ impl KmsCore {
                     report.existing_keys.push(p.row.key_id.clone());
                     continue;
                 }
-                let ekt = self.root.seal_token(&p.row.key_id, 1, &p.material)?;
+                let ekt = self.root.seal_token(Binding::key(&p.row, 1), &p.material)?;
                 store::insert_key(c, &p.row)?;
                 store::insert_backing(c, &p.row.key_id, 1, now, None, &ekt)?;
                 report.created_keys.push(p.row.key_id.clone());

@@ -22,6 +22,7 @@ mod cli_readme;
 mod crash_safety;
 mod key_hygiene;
 mod keyring_vectors;
+mod keystore;
 mod kms_cli;
 mod kms_core;
 mod kms_keyring;
