@@ -326,3 +326,31 @@ fn keystore_old_stores_still_open() {
         }
     }
 }
+
+/// New passphrase stores record their Argon2id parameters, and the stored
+/// parameters are the ones used: changed, they derive another root key,
+/// which the verifier refuses.
+#[test]
+fn keystore_argon2_parameters_are_stored_and_honoured() {
+    use envelope::kms::{KmsConfig, KmsCore};
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("ks");
+    let mut config = KmsConfig::new(&ks);
+    config.passphrase = Some(secret(b"correct horse"));
+    drop(KmsCore::open(config.clone()).unwrap());
+    let db = rusqlite::Connection::open(ks.join(DB_FILE)).unwrap();
+    let params: Vec<u8> = db
+        .query_row("SELECT value FROM meta WHERE name = 'argon2id_params'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(params, b"65536,3,1");
+    drop(KmsCore::open(config.clone()).unwrap());
+    db.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'argon2id_params'",
+        [b"65536,2,1".to_vec()],
+    )
+    .unwrap();
+    let e = KmsCore::open(config).unwrap_err();
+    assert_eq!(e.kind, KmsErrorKind::AccessDeniedException, "{e}");
+}
