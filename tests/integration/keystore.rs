@@ -54,6 +54,18 @@ fn rsa_decrypt(env: &Env, key_id: &str, ct: &[u8]) -> Result<Vec<u8>, envelope::
         .map(|r| r.plaintext.to_vec())
 }
 
+/// Writes `spki` into key `key_id`'s `public_key` column with plain SQL, as
+/// a writer of `kms.db` without the root key can.
+fn plant_public_key(db: &rusqlite::Connection, spki: &[u8], key_id: &str) {
+    let n = db
+        .execute(
+            "UPDATE keys SET public_key = ?1 WHERE key_id = ?2",
+            rusqlite::params![spki, key_id],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "no row for {key_id}");
+}
+
 /// Finding 1: an attacker's public key planted in the `public_key` column is
 /// never served and never encrypts.
 #[test]
@@ -67,13 +79,7 @@ fn keystore_planted_public_key_is_never_used() {
     assert_ne!(genuine, planted);
 
     let db = rusqlite::Connection::open(owner.path().join(DB_FILE)).unwrap();
-    let n = db
-        .execute(
-            "UPDATE keys SET public_key = ?1 WHERE key_id = ?2",
-            rusqlite::params![planted, victim],
-        )
-        .unwrap();
-    assert_eq!(n, 1);
+    plant_public_key(&db, &planted, &victim);
 
     assert_eq!(
         public_key(&owner, &victim).unwrap(),
@@ -89,13 +95,7 @@ fn keystore_planted_public_key_is_never_used() {
 
     // A public key planted on a symmetric key does not turn it into an RSA key.
     let sym = owner.key().key_id;
-    let db_n = db
-        .execute(
-            "UPDATE keys SET public_key = ?1 WHERE key_id = ?2",
-            rusqlite::params![planted, sym],
-        )
-        .unwrap();
-    assert_eq!(db_n, 1);
+    plant_public_key(&db, &planted, &sym);
     let ec = EncryptionContext::from([("k".to_string(), "v".to_string())]);
     let blob = owner.encrypt(&sym, b"symmetric", &ec).unwrap().ciphertext_blob;
     assert_eq!(
