@@ -6,7 +6,7 @@
 //! run; the exit code is the first failure's. A failed file leaves nothing
 //! behind (see [`Output`]).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 
 use envelope::keyring::Keyring;
@@ -15,11 +15,12 @@ use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
+use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
-use super::output::{check_stdout, Output};
+use super::output::{check_stdout, Output, Parents};
 use super::plan::{self, Dest, Job, Plan, Source};
 use super::ui::{Progress, Ui};
 use super::{CommonArgs, DecryptArgs, EncryptArgs};
@@ -83,10 +84,10 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     };
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Mode::Encrypt, ui)?;
-    if plan.jobs.iter().any(|j| j.dest == Dest::Stdout) {
+    if plan.writes_stdout() {
         check_stdout(false)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), &plan)?;
+    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -108,7 +109,7 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         Mode::Encrypt,
         ui,
         &mut meta,
-        |input, name, out, progress| {
+        &|input, name, out, progress| {
             encrypt_one(keyring.as_ref(), &opts, threads, input, name, out, progress)
         },
     )
@@ -118,7 +119,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Mode::Decrypt, ui)?;
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), &plan)?;
+    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -143,9 +144,16 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         Mode::Decrypt,
         ui,
         &mut meta,
-        |input, name, out, progress| decrypt_one(keyring.as_ref(), &opts, &check, input, name, out, progress),
+        &|input, name, out, progress| {
+            decrypt_one(keyring.as_ref(), &opts, &check, input, name, out, progress)
+        },
     )
 }
+
+/// The per-file work of encrypt or decrypt: reads one input (named as given)
+/// into one output, counting progress. Shared by the threads of a directory run.
+pub type Body<'a> =
+    dyn Fn(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError> + Sync + 'a;
 
 /// Runs every job through `body`, recording each outcome.
 fn run(
@@ -154,57 +162,46 @@ fn run(
     mode: Mode,
     ui: &Ui,
     meta: &mut Metadata,
-    mut body: impl FnMut(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError>,
+    body: &Body<'_>,
 ) -> Result<(), CliError> {
-    if plan.jobs.is_empty() {
+    if plan.files == 0 {
         ui.note("no files to process");
     }
     // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
-    let stdout_on_terminal = plan.jobs.iter().any(|j| j.dest == Dest::Stdout) && io::stdout().is_terminal();
-    let progress = ui.progress(plan.total_size(), !stdout_on_terminal);
-    let mut first_failure = None;
-    let mut failures = 0usize;
-    for job in &plan.jobs {
-        progress.set_file(&job.input_name());
-        match run_job(job, common.force, plan.to_directory, mode, &progress, &mut body) {
-            Ok(summary) => {
-                meta.ok(mode, job, &summary)?;
-                report(ui, mode, job, &summary);
-            }
-            Err(e) if e.is_reader_gone() => return Err(e),
-            Err(e) => {
+    let stdout_on_terminal = plan.writes_stdout() && io::stdout().is_terminal();
+    let progress = ui.progress(plan.total_size, !stdout_on_terminal);
+    let Some(job) = plan.single() else {
+        return batch::run(plan, common, mode, ui, meta, &progress, body);
+    };
+    progress.set_file(&job.input_name());
+    let r = run_job(job, common.force, Parents::MustExist, mode, &progress, body)
+        .and_then(|(summary, out)| out.commit().map(|()| summary));
+    drop(progress);
+    match r {
+        Ok(summary) => {
+            meta.ok(mode, job, &summary)?;
+            report(ui, mode, job, &summary);
+            Ok(())
+        }
+        Err(e) => {
+            if !e.is_reader_gone() {
                 meta.failed(mode, job, &e)?;
-                if plan.jobs.len() == 1 {
-                    return Err(e);
-                }
-                ui.error(&e.message);
-                first_failure.get_or_insert(e.code);
-                failures += 1;
             }
+            Err(e)
         }
     }
-    drop(progress);
-    if let Some(code) = first_failure {
-        return Err(CliError::with_code(
-            code,
-            format!("{failures} of {} files failed", plan.jobs.len()),
-        ));
-    }
-    for d in &plan.mirror_dirs {
-        fs::create_dir_all(d).map_err(|e| CliError::io(format!("cannot create {}", d.display()), e))?;
-    }
-    Ok(())
 }
 
-/// One job: opens its input and output, runs `body`, and commits the output.
-fn run_job(
+/// One job: opens its input and output and runs `body`; the output, all
+/// written, is the caller's to commit.
+pub fn run_job(
     job: &Job,
     force: bool,
-    make_dirs: bool,
+    parents: Parents<'_>,
     mode: Mode,
     progress: &Progress,
-    body: &mut impl FnMut(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError>,
-) -> Result<StreamSummary, CliError> {
+    body: &Body<'_>,
+) -> Result<(StreamSummary, Output), CliError> {
     let name = job.input_name();
     if job.source == Source::Stdin || job.dest == Dest::Stdout {
         super::pipes::widen_stdio();
@@ -215,15 +212,14 @@ fn run_job(
     };
     let mut out = match &job.dest {
         Dest::Stdout => Output::stdout(mode == Mode::Decrypt)?,
-        Dest::File(p) => Output::file(p, force, make_dirs, mode == Mode::Decrypt)?,
+        Dest::File(p) => Output::file(p, force, parents, mode == Mode::Decrypt)?,
     };
     let summary = body(&mut input, &name, &mut out, progress)?;
-    out.commit()?;
-    Ok(summary)
+    Ok((summary, out))
 }
 
 /// The `-v` lines for a finished file.
-fn report(ui: &Ui, mode: Mode, job: &Job, s: &StreamSummary) {
+pub(super) fn report(ui: &Ui, mode: Mode, job: &Job, s: &StreamSummary) {
     if !ui.verbose(1) {
         return;
     }

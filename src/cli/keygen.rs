@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use envelope::keyring::raw_ecdh::{Curve, EcdhPrivateKey};
 
 use super::error::CliError;
-use super::output::Output;
+use super::output::{Output, Parents};
 use super::ui::Ui;
 
 #[derive(Subcommand, Debug)]
@@ -48,8 +48,8 @@ pub fn run(cmd: KeygenCommand, ui: &Ui) -> Result<(), CliError> {
     };
     let (private_path, public_path) = (with_suffix("-private.pem"), with_suffix("-public.pem"));
     // Open both before writing either, so an existing file stops the run early.
-    let mut private_out = Output::file(&private_path, a.force, false, true)?;
-    let mut public_out = Output::file(&public_path, a.force, false, true)?;
+    let mut private_out = Output::file(&private_path, a.force, Parents::MustExist, true)?;
+    let mut public_out = Output::file(&public_path, a.force, Parents::MustExist, true)?;
     let key = EcdhPrivateKey::generate(curve).map_err(|e| CliError::usage(format!("keygen: {e}")))?;
     let private_pem = key
         .to_pkcs8_pem()

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::error::CliError;
 use super::header_info::HeaderInfo;
 use super::keyrings::Mode;
-use super::plan::{same_file, Dest, Job, Plan, Source};
+use super::plan::{Dest, Job, Source};
 
 /// Where metadata lines go, if anywhere.
 pub struct Metadata {
@@ -44,8 +44,9 @@ struct Line<'a> {
 
 impl Metadata {
     /// Opens `path` (`-` is stdout) for appending. It may not be stdout when the
-    /// data goes there, nor one of the plan's inputs or outputs.
-    pub fn open(path: Option<&Path>, plan: &Plan) -> Result<Metadata, CliError> {
+    /// data goes there (`writes_stdout`); that it is none of the plan's inputs
+    /// or outputs was checked with the plan.
+    pub fn open(path: Option<&Path>, writes_stdout: bool) -> Result<Metadata, CliError> {
         let Some(path) = path else {
             return Ok(Metadata {
                 out: None,
@@ -53,7 +54,7 @@ impl Metadata {
             });
         };
         if path.as_os_str() == "-" {
-            if plan.jobs.iter().any(|j| j.dest == Dest::Stdout) {
+            if writes_stdout {
                 return Err(CliError::usage(
                     "--metadata-output -: stdout already carries the data; give a file",
                 ));
@@ -62,16 +63,6 @@ impl Metadata {
                 out: Some(Box::new(io::stdout())),
                 name: "stdout".into(),
             });
-        }
-        let clash = plan.jobs.iter().any(|j| {
-            matches!(&j.source, Source::File(p) if same_file(p, path))
-                || matches!(&j.dest, Dest::File(p) if p == path || same_file(p, path))
-        });
-        if clash {
-            return Err(CliError::usage(format!(
-                "--metadata-output {}: that file is also an input or an output",
-                path.display()
-            )));
         }
         let name = path.display().to_string();
         let f: File = OpenOptions::new()

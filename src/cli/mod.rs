@@ -1,5 +1,6 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
+mod batch;
 mod crypt;
 mod ecdh;
 mod error;

@@ -7,9 +7,11 @@
 //! no partial file ever appears under the final name and an existing file is
 //! never touched.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use super::error::CliError;
 
@@ -24,15 +26,70 @@ pub enum Output {
     Special { file: File, name: String },
 }
 
+/// What [`Output::file`] does about a missing parent directory.
+#[derive(Clone, Copy)]
+pub enum Parents<'a> {
+    /// It is an error (a single output file: a typo is more likely than a wish).
+    MustExist,
+    /// It is created and recorded in a [`MadeDirs`]: in a directory run several
+    /// outputs share directories, so none of them can remove one alone.
+    Shared(&'a MadeDirs),
+}
+
+/// The directories a directory run created: their parents are synced with
+/// the next batch ([`commit_all`]), and those still empty at the end are
+/// removed ([`MadeDirs::remove_empty`]).
+#[derive(Default)]
+pub struct MadeDirs(Mutex<Made>);
+
+#[derive(Default)]
+struct Made {
+    all: Vec<PathBuf>,
+    /// Parents of directories made since the last batch was committed.
+    unsynced_parents: Vec<PathBuf>,
+}
+
+impl MadeDirs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Made> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, dirs: Vec<PathBuf>) {
+        let mut made = self.lock();
+        made.unsynced_parents.extend(dirs.iter().map(|d| parent_of(d)));
+        made.all.extend(dirs);
+    }
+
+    fn take_unsynced_parents(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.lock().unsynced_parents)
+    }
+
+    /// Removes those of the recorded directories that hold nothing (every
+    /// output meant for them failed), innermost first.
+    pub fn remove_empty(&self) {
+        let mut dirs = std::mem::take(&mut self.lock().all);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            // Fails, as it should, where a file (or another directory) remains.
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// A file output in progress.
 pub struct FileOutput {
     /// `None` once committed or discarded.
     tmp: Option<tempfile::NamedTempFile>,
     dest: PathBuf,
     force: bool,
-    /// Directories made for this output, outermost first; removed again (if
-    /// still empty) when the output is discarded.
-    created_dirs: Vec<PathBuf>,
 }
 
 impl Output {
@@ -43,14 +100,13 @@ impl Output {
         Ok(Output::Stdout(io::stdout()))
     }
 
-    /// A file at `path`. Refuses an existing file unless `force`. With
-    /// `make_dirs`, missing parent directories are created (directory mode);
-    /// otherwise the parent must exist. A device or FIFO is written directly;
-    /// `binary_to_terminal_ok` is as for [`Output::stdout`].
+    /// A file at `path`. Refuses an existing file unless `force`. `parents`
+    /// says whether missing parent directories are created. A device or FIFO
+    /// is written directly; `binary_to_terminal_ok` is as for [`Output::stdout`].
     pub fn file(
         path: &Path,
         force: bool,
-        make_dirs: bool,
+        parents: Parents<'_>,
         binary_to_terminal_ok: bool,
     ) -> Result<Output, CliError> {
         // Write where a link points rather than replace the link (think of
@@ -85,17 +141,10 @@ impl Output {
                 path.display()
             )));
         }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let created_dirs = if make_dirs { create_dirs(&dir)? } else { Vec::new() };
-        let mut out = FileOutput {
-            tmp: None,
-            dest: path.to_path_buf(),
-            force,
-            created_dirs,
-        };
+        let dir = parent_of(path);
+        if let Parents::Shared(made) = parents {
+            made.record(create_dirs(&dir)?);
+        }
         match tempfile::Builder::new()
             .prefix(".envelope-")
             .suffix(".tmp")
@@ -103,16 +152,16 @@ impl Output {
         {
             Ok(tmp) => {
                 super::interrupt::register(tmp.path());
-                out.tmp = Some(tmp);
-                Ok(Output::File(out))
+                Ok(Output::File(FileOutput {
+                    tmp: Some(tmp),
+                    dest: path.to_path_buf(),
+                    force,
+                }))
             }
-            Err(e) => {
-                out.remove_created_dirs();
-                Err(CliError::io(
-                    format!("cannot create a file in {}", dir.display()),
-                    e,
-                ))
-            }
+            Err(e) => Err(CliError::io(
+                format!("cannot create a file in {}", dir.display()),
+                e,
+            )),
         }
     }
 
@@ -131,6 +180,16 @@ impl Output {
             Output::Stdout(mut s) => s.flush().map_err(|e| CliError::io("stdout", e)),
             Output::File(mut f) => f.commit(),
             Output::Special { mut file, name } => file.flush().map_err(|e| CliError::io(name, e)),
+        }
+    }
+
+    /// Ends writing. A file output comes back [`Finished`], to be made durable
+    /// and final with others by [`commit_all`]; stdout and special files are
+    /// only flushed (they have nothing to rename).
+    pub fn finish(self) -> Result<Option<Finished>, CliError> {
+        match self {
+            Output::File(mut f) => f.finish().map(Some),
+            other => other.commit().map(|()| None),
         }
     }
 
@@ -167,23 +226,70 @@ impl FileOutput {
         let Some(tmp) = self.tmp.take() else {
             return Err(CliError::io(&name, io::Error::other("output already closed")));
         };
-        let tmp_path = tmp.path().to_path_buf();
-        let r = self.persist(tmp, &name);
-        super::interrupt::unregister(&tmp_path);
-        r
-    }
-
-    /// Syncs the temporary file and renames it to the destination.
-    fn persist(&mut self, tmp: tempfile::NamedTempFile, name: &str) -> Result<(), CliError> {
         if let Err(e) = tmp.as_file().sync_all() {
-            drop(tmp);
-            self.remove_created_dirs();
+            super::interrupt::unregister(tmp.path());
             return Err(CliError::io(name, e));
         }
+        let finished = Finished {
+            tmp: Some(tmp.into_temp_path()),
+            dest: self.dest.clone(),
+            force: self.force,
+            dev: 0,
+        };
+        let parent = parent_of(&finished.dest);
+        finished.rename()?;
+        sync_dirs([parent].iter());
+        Ok(())
+    }
+
+    /// Ends writing without making the output durable or final: see [`Finished`].
+    fn finish(&mut self) -> Result<Finished, CliError> {
+        let name = self.dest.display().to_string();
+        let Some(mut tmp) = self.tmp.take() else {
+            return Err(CliError::io(&name, io::Error::other("output already closed")));
+        };
+        let flushed = tmp.flush().and_then(|()| tmp.as_file().metadata());
+        let finished = Finished {
+            tmp: Some(tmp.into_temp_path()),
+            dest: self.dest.clone(),
+            force: self.force,
+            dev: flushed.as_ref().map_or(0, device),
+        };
+        match flushed {
+            Ok(_) => Ok(finished),
+            Err(e) => Err(CliError::io(name, e)),
+        }
+    }
+}
+
+/// A file output whose bytes are all written to its temporary file, which is
+/// neither synced nor renamed yet. Directory runs collect many of these and
+/// make them durable together ([`commit_all`]): one filesystem sync for the
+/// lot, then the renames, then one sync per directory, instead of a file sync
+/// and a directory sync for each file. Dropped, it removes its temporary file.
+pub struct Finished {
+    /// `None` once renamed.
+    tmp: Option<tempfile::TempPath>,
+    dest: PathBuf,
+    force: bool,
+    /// The filesystem holding the temporary file.
+    dev: u64,
+}
+
+impl Finished {
+    /// Renames the (already durable) temporary file to its destination. Without
+    /// `--force` an existing destination is never replaced, even one that
+    /// appeared while this output was written.
+    fn rename(mut self) -> Result<(), CliError> {
+        let name = self.dest.display().to_string();
+        let Some(tmp) = self.tmp.take() else {
+            return Err(CliError::io(&name, io::Error::other("output already closed")));
+        };
+        let tmp_path = tmp.to_path_buf();
         if self.force {
             // Replacing a file keeps its permissions; new files stay owner-only.
             if let Ok(m) = fs::metadata(&self.dest) {
-                let _ = fs::set_permissions(tmp.path(), m.permissions());
+                let _ = fs::set_permissions(&tmp, m.permissions());
             }
         }
         let r = if self.force {
@@ -191,38 +297,112 @@ impl FileOutput {
         } else {
             tmp.persist_noclobber(&self.dest)
         };
-        if let Err(e) = r {
-            drop(e.file);
-            self.remove_created_dirs();
-            return Err(CliError::io(name, e.error));
-        }
-        self.created_dirs.clear();
-        if let Some(parent) = self.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // Make the rename itself durable; best effort where directories can't be opened.
-            if let Ok(d) = File::open(parent) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        // A failed rename hands the temporary file back: it goes here.
+        let outcome = r.map_err(|e| CliError::io(name, e.error));
+        super::interrupt::unregister(&tmp_path);
+        outcome
     }
+}
 
-    fn remove_created_dirs(&mut self) {
-        for d in self.created_dirs.drain(..).rev() {
-            // Fails, as it should, if another output has since put a file there.
-            let _ = fs::remove_dir(d);
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            super::interrupt::unregister(&tmp);
+        }
+    }
+}
+
+/// Makes every output of `batch` durable and final, in that order: no file
+/// appears under its name before its bytes are on disk. Then syncs the
+/// directories the renames changed, and the parents of directories made for
+/// the outputs (`made`), so that renames and new directories are durable too.
+/// Returns each output's outcome, in the order given.
+pub fn commit_all(batch: Vec<Finished>, made: &MadeDirs) -> Vec<Result<(), CliError>> {
+    let synced = sync_files(&batch);
+    let mut dirs = made.take_unsynced_parents();
+    let outcomes = batch
+        .into_iter()
+        .zip(synced)
+        .map(|(f, synced)| {
+            synced?;
+            dirs.push(parent_of(&f.dest));
+            f.rename()
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    sync_dirs(dirs.iter());
+    outcomes
+}
+
+/// Whether one sync of a filesystem makes every file on it durable: Linux's
+/// `syncfs` writes out every dirty page of the filesystem and waits for it
+/// (and reports write-back errors since Linux 5.8). Elsewhere each file is
+/// synced on its own.
+const SYNC_WHOLE_FILESYSTEM: bool = cfg!(target_os = "linux");
+
+/// Syncs the temporary files of `batch`, once per filesystem where that suffices.
+fn sync_files(batch: &[Finished]) -> Vec<Result<(), CliError>> {
+    let mut by_dev: HashMap<u64, Result<(), String>> = HashMap::new();
+    batch
+        .iter()
+        .map(|f| {
+            let name = f.dest.display().to_string();
+            let Some(tmp) = &f.tmp else {
+                return Err(CliError::io(&name, io::Error::other("output already closed")));
+            };
+            let r = if SYNC_WHOLE_FILESYSTEM {
+                by_dev
+                    .entry(f.dev)
+                    .or_insert_with(|| sync_fs_of(tmp).map_err(|e| e.to_string()))
+                    .clone()
+            } else {
+                sync_fs_of(tmp).map_err(|e| e.to_string())
+            };
+            r.map_err(|e| CliError::io(name, io::Error::other(e)))
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+fn sync_fs_of(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    rustix::fs::syncfs(&f).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_fs_of(path: &Path) -> io::Result<()> {
+    OpenOptions::new().write(true).open(path)?.sync_all()
+}
+
+#[cfg(unix)]
+fn device(meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.dev()
+}
+
+#[cfg(not(unix))]
+fn device(_meta: &fs::Metadata) -> u64 {
+    0
+}
+
+/// Syncs directories after renames into them, so that the renames are
+/// durable too; best effort where directories cannot be opened.
+fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a PathBuf>) {
+    for d in dirs {
+        if let Ok(f) = File::open(d) {
+            let _ = f.sync_all();
         }
     }
 }
 
 impl Drop for FileOutput {
-    /// Discards an output that was not committed: the temporary file goes first,
-    /// so that the directories made for it are empty and can go too.
+    /// Discards an output that was not committed.
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
             let path = tmp.path().to_path_buf();
             drop(tmp);
             super::interrupt::unregister(&path);
-            self.remove_created_dirs();
         }
     }
 }

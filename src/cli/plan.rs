@@ -38,7 +38,7 @@ pub enum Dest {
 }
 
 /// One input processed into one output.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Job {
     pub source: Source,
     pub dest: Dest,
@@ -56,21 +56,170 @@ impl Job {
     }
 }
 
-/// The jobs of one command line.
+/// The jobs of one command line. A directory's jobs are not held in memory:
+/// [`Plan::steps`] walks the input trees again each time it is called, so a
+/// run over 100,000 files holds one directory listing at a time, not a list
+/// of 100,000 jobs.
 #[derive(Debug)]
 pub struct Plan {
-    pub jobs: Vec<Job>,
-    /// Whether outputs go into a directory (missing directories are created).
-    pub to_directory: bool,
-    /// Directories of the input trees, mirrored under the output directory
-    /// even when empty, once every job has succeeded.
-    pub mirror_dirs: Vec<PathBuf>,
+    shape: Shape,
+    mode: Mode,
+    suffix: Option<String>,
+    /// How many files the checked plan processes.
+    pub files: u64,
+    /// Total input bytes, if every input is a file.
+    pub total_size: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Shape {
+    /// One input into one output: stdin, stdout or files.
+    Single(Job),
+    /// Files and trees (with `-r`) into the directory `out` (missing
+    /// directories are created).
+    Tree { inputs: Vec<PathBuf>, out: PathBuf },
+}
+
+/// One step of a walk: a file to process, or an output directory that mirrors
+/// an input directory (announced before the files that go into it).
+pub enum Step {
+    File(Job),
+    Dir(PathBuf),
 }
 
 impl Plan {
-    /// Total input bytes, if every input is a file.
-    pub fn total_size(&self) -> Option<u64> {
-        self.jobs.iter().map(|j| j.size).sum()
+    /// The one job of a plan that is not a directory run.
+    pub fn single(&self) -> Option<&Job> {
+        match &self.shape {
+            Shape::Single(job) => Some(job),
+            Shape::Tree { .. } => None,
+        }
+    }
+
+    /// Whether a job writes to stdout.
+    pub fn writes_stdout(&self) -> bool {
+        self.single().is_some_and(|j| j.dest == Dest::Stdout)
+    }
+
+    /// The steps of the plan, in order: each input in turn, each tree in name
+    /// order (a directory's files before its subdirectories). `ui` gets the
+    /// notes about skipped entries; `None` keeps a second walk quiet.
+    pub fn steps<'a>(&'a self, ui: Option<&'a Ui>) -> Steps<'a> {
+        Steps {
+            plan: self,
+            next_input: 0,
+            walk: Walk::default(),
+            ui,
+        }
+    }
+}
+
+/// The iterator of [`Plan::steps`].
+pub struct Steps<'a> {
+    plan: &'a Plan,
+    next_input: usize,
+    walk: Walk,
+    ui: Option<&'a Ui>,
+}
+
+/// The state of a walk through one input tree.
+#[derive(Default)]
+struct Walk {
+    /// Directories still to list, with their output directories; the next on top.
+    pending: Vec<(PathBuf, PathBuf)>,
+    /// The files of the directory being walked, in reverse name order.
+    files: Vec<Job>,
+}
+
+impl Iterator for Steps<'_> {
+    type Item = Result<Step, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (inputs, out) = match &self.plan.shape {
+            Shape::Single(job) => {
+                if self.next_input > 0 {
+                    return None;
+                }
+                self.next_input = 1;
+                return Some(Ok(Step::File(job.clone())));
+            }
+            Shape::Tree { inputs, out } => (inputs, out),
+        };
+        loop {
+            if let Some(job) = self.walk.files.pop() {
+                return Some(Ok(Step::File(job)));
+            }
+            if let Some((dir, o)) = self.walk.pending.pop() {
+                return Some(self.list(&dir, &o).map(|()| Step::Dir(o)));
+            }
+            let input = inputs.get(self.next_input)?;
+            self.next_input += 1;
+            if input.is_dir() {
+                self.walk.pending.push((input.clone(), out.clone()));
+                continue;
+            }
+            let Some(name) = input.file_name() else {
+                return Some(Err(CliError::usage(format!(
+                    "{} has no file name",
+                    input.display()
+                ))));
+            };
+            let size = fs::metadata(input).ok().filter(|m| m.is_file()).map(|m| m.len());
+            return Some(Ok(Step::File(Job {
+                source: Source::File(input.clone()),
+                dest: Dest::File(out.join(output_name(name, self.plan.mode, self.plan.suffix.as_deref()))),
+                size,
+            })));
+        }
+    }
+}
+
+impl Steps<'_> {
+    /// Lists `dir` (mirrored as `out`): its files become the next jobs, its
+    /// subdirectories the next directories. Symbolic links to files are
+    /// followed; links to directories are not (they could loop), and neither
+    /// are sockets, FIFOs or devices: those are skipped with a note.
+    fn list(&mut self, dir: &Path, out: &Path) -> Result<(), CliError> {
+        let mut entries = fs::read_dir(dir)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| CliError::io(dir.display(), e))?;
+        // Reverse name order: the walk pops from the end.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+        let (mode, suffix) = (self.plan.mode, self.plan.suffix.as_deref());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let path = e.path();
+            let kind = e.file_type().map_err(|err| CliError::io(path.display(), err))?;
+            let name = e.file_name();
+            if kind.is_dir() {
+                subdirs.push((path, out.join(&name)));
+                continue;
+            }
+            let meta = if kind.is_symlink() {
+                fs::metadata(&path).ok()
+            } else {
+                e.metadata().ok()
+            };
+            let skip = match meta {
+                Some(m) if m.is_file() => {
+                    self.walk.files.push(Job {
+                        source: Source::File(path),
+                        dest: Dest::File(out.join(output_name(&name, mode, suffix))),
+                        size: Some(m.len()),
+                    });
+                    continue;
+                }
+                Some(m) if m.is_dir() => "a link to a directory",
+                None if kind.is_symlink() => "a broken link",
+                _ => "not a regular file",
+            };
+            if let Some(ui) = self.ui {
+                ui.note(format!("skipping {}: {skip}", path.display()));
+            }
+        }
+        // Subdirectories in reverse name order, so that the stack yields them in name order.
+        self.walk.pending.extend(subdirs);
+        Ok(())
     }
 }
 
@@ -78,7 +227,8 @@ fn is_dash(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-/// Builds and checks the jobs for `common` in `mode`.
+/// Builds and checks the jobs for `common` in `mode`. The check walks every
+/// input tree once (see [`check`]), so a bad command line writes nothing.
 pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> {
     let stdin = [PathBuf::from("-")];
     let inputs: &[PathBuf] = if common.input.is_empty() {
@@ -129,12 +279,7 @@ pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> 
         }
     }
 
-    let mut plan = Plan {
-        jobs: Vec::new(),
-        to_directory,
-        mirror_dirs: Vec::new(),
-    };
-    if !to_directory {
+    let shape = if !to_directory {
         let source = match inputs.first() {
             Some(p) if !is_dash(p) => Source::File(p.clone()),
             _ => Source::Stdin,
@@ -148,86 +293,31 @@ pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> 
         } else {
             Dest::File(out.clone())
         };
-        plan.jobs.push(Job { source, dest, size });
+        Shape::Single(Job { source, dest, size })
     } else {
-        let suffix = common.suffix.as_deref();
-        for input in inputs {
-            if input.is_dir() {
-                let root = absolute(input);
-                if absolute(out).starts_with(&root) {
-                    return Err(CliError::usage(format!(
-                        "the output directory {} is inside the input directory {}",
-                        out.display(),
-                        input.display()
-                    )));
-                }
-                walk(input, out, mode, suffix, ui, &mut plan)?;
-            } else {
-                let name = input
-                    .file_name()
-                    .ok_or_else(|| CliError::usage(format!("{} has no file name", input.display())))?;
-                let size = fs::metadata(input).ok().filter(|m| m.is_file()).map(|m| m.len());
-                plan.jobs.push(Job {
-                    source: Source::File(input.clone()),
-                    dest: Dest::File(out.join(output_name(name, mode, suffix))),
-                    size,
-                });
+        for input in inputs.iter().filter(|p| p.is_dir()) {
+            if absolute(out).starts_with(absolute(input)) {
+                return Err(CliError::usage(format!(
+                    "the output directory {} is inside the input directory {}",
+                    out.display(),
+                    input.display()
+                )));
             }
         }
-    }
-    check(&plan, common.force)?;
+        Shape::Tree {
+            inputs: inputs.to_vec(),
+            out: out.clone(),
+        }
+    };
+    let mut plan = Plan {
+        shape,
+        mode,
+        suffix: common.suffix.clone(),
+        files: 0,
+        total_size: Some(0),
+    };
+    check(&mut plan, common, ui)?;
     Ok(plan)
-}
-
-/// Adds a job for every file below `dir`, mirrored under `out`. Symbolic links
-/// to files are followed; links to directories are not (they could loop), and
-/// neither are sockets, FIFOs or devices: those are skipped with a note.
-fn walk(
-    dir: &Path,
-    out: &Path,
-    mode: Mode,
-    suffix: Option<&str>,
-    ui: &Ui,
-    plan: &mut Plan,
-) -> Result<(), CliError> {
-    let mut stack = vec![(dir.to_path_buf(), out.to_path_buf())];
-    while let Some((d, o)) = stack.pop() {
-        let mut entries = fs::read_dir(&d)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| CliError::io(d.display(), e))?;
-        entries.sort_by_key(|e| e.file_name());
-        let mut subdirs = Vec::new();
-        for e in entries {
-            let path = e.path();
-            let kind = e.file_type().map_err(|err| CliError::io(path.display(), err))?;
-            let name = e.file_name();
-            if kind.is_dir() {
-                subdirs.push((path, o.join(&name)));
-                continue;
-            }
-            let meta = if kind.is_symlink() {
-                fs::metadata(&path).ok()
-            } else {
-                e.metadata().ok()
-            };
-            match meta {
-                Some(m) if m.is_file() => plan.jobs.push(Job {
-                    source: Source::File(path),
-                    dest: Dest::File(o.join(output_name(&name, mode, suffix))),
-                    size: Some(m.len()),
-                }),
-                Some(m) if m.is_dir() => {
-                    ui.note(format!("skipping {}: a link to a directory", path.display()))
-                }
-                None if kind.is_symlink() => ui.note(format!("skipping {}: a broken link", path.display())),
-                _ => ui.note(format!("skipping {}: not a regular file", path.display())),
-            }
-        }
-        plan.mirror_dirs.push(o);
-        // Reversed so that the stack yields them in name order.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    Ok(())
 }
 
 /// The output file name in a directory: on encrypt, `name` + suffix; on
@@ -273,16 +363,43 @@ fn ends_with_separator(p: &Path) -> bool {
 }
 
 /// Checks every output before anything is written: none may be its own
-/// input, a directory, or (without `--force`) an existing file, and no two
-/// inputs may map to the same output.
-fn check(plan: &Plan, force: bool) -> Result<(), CliError> {
-    let mut seen: HashMap<PathBuf, &Job> = HashMap::new();
-    for job in &plan.jobs {
+/// input, a directory, the metadata output, or (without `--force`) an
+/// existing file, and no two inputs may map to the same output. Counts the
+/// files and their bytes on the way.
+///
+/// Two inputs of one tree can only meet in one output directory, so within a
+/// tree the names are compared a directory at a time (memory stays that of
+/// one listing); with several `-i` inputs, whose trees merge, every output
+/// path is remembered.
+fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> {
+    let metadata = common.metadata_output.as_deref().filter(|p| !is_dash(p));
+    let remember_all = matches!(&plan.shape, Shape::Tree { inputs, .. } if inputs.len() > 1);
+    let mut seen: HashMap<PathBuf, String> = HashMap::new();
+    let (mut files, mut total) = (0u64, Some(0u64));
+    for step in plan.steps(Some(ui)) {
+        let job = match step? {
+            Step::Dir(_) => {
+                if !remember_all {
+                    seen.clear();
+                }
+                continue;
+            }
+            Step::File(job) => job,
+        };
+        files += 1;
+        total = total.zip(job.size).map(|(t, s)| t + s);
+        if let (Some(m), Source::File(src)) = (metadata, &job.source) {
+            if same_file(src, m) {
+                return Err(metadata_clash(m));
+            }
+        }
         let Dest::File(dest) = &job.dest else { continue };
-        if let Some(other) = seen.insert(absolute(dest), job) {
+        if metadata.is_some_and(|m| m == dest || same_file(m, dest)) {
+            return Err(metadata_clash(dest));
+        }
+        if let Some(other) = seen.insert(absolute(dest), job.input_name()) {
             return Err(CliError::usage(format!(
-                "{} and {} would both be written to {}: use separate runs or --suffix",
-                other.input_name(),
+                "{other} and {} would both be written to {}: use separate runs or --suffix",
                 job.input_name(),
                 dest.display()
             )));
@@ -302,14 +419,23 @@ fn check(plan: &Plan, force: bool) -> Result<(), CliError> {
                 dest.display()
             )));
         }
-        if !force && meta.is_file() {
+        if !common.force && meta.is_file() {
             return Err(CliError::usage(format!(
                 "{} already exists: use --force to overwrite it",
                 dest.display()
             )));
         }
     }
+    plan.files = files;
+    plan.total_size = total;
     Ok(())
+}
+
+fn metadata_clash(path: &Path) -> CliError {
+    CliError::usage(format!(
+        "--metadata-output {}: that file is also an input or an output",
+        path.display()
+    ))
 }
 
 /// Whether two existing paths name the same file (through links too).

@@ -5,6 +5,9 @@
 //!   output file (`--force`) is either untouched or completely replaced.
 //!   Temporary files (`.envelope-*.tmp`) may be left behind by a kill; they
 //!   never carry the output name.
+//! * `envelope encrypt -r` / `decrypt -r` of a tree of many files (written
+//!   several at a time and committed in batches): every file under an output
+//!   name is complete and correct.
 //! * `envelope kms` writes (create-key, rotate-key-on-demand, create-alias,
 //!   update-alias, delete-alias, and the creation of a new store): the store
 //!   always opens afterwards, passes SQLite's integrity check, every key whose
@@ -245,6 +248,146 @@ fn killed_encryption_and_decryption_never_leave_a_partial_file() {
     let dec = kill_repeatedly(d, &mut rng, "decrypt", "ct", t_dec, |p| p == &input[..]);
     // Kills landed while output was being written (a temporary file was left).
     assert!(enc.temps_left + dec.temps_left > 0, "no kill hit a run mid-write");
+}
+
+// ---------------------------------------------------------------- directories
+
+/// Small files in the tree of the directory test, and one larger one.
+const TREE_FILES: usize = 700;
+const TREE_LARGE: usize = 6 << 20;
+const TREE_ROUNDS: usize = 12;
+
+/// Every file below `dir`, by path relative to it.
+fn files_below(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                found.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+fn is_temporary(rel: &Path) -> bool {
+    let name = rel.file_name().unwrap_or_default().to_string_lossy();
+    name.starts_with(".envelope-") && name.ends_with(".tmp")
+}
+
+/// A tree of [`TREE_FILES`] random files of 1-5 KB in nested directories, and
+/// one of [`TREE_LARGE`] bytes.
+fn make_tree(root: &Path, rng: &mut Rng) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut tree = BTreeMap::new();
+    for i in 0..=TREE_FILES {
+        let len = if i == TREE_FILES {
+            TREE_LARGE
+        } else {
+            1024 + rng.below(4 * 1024) as usize
+        };
+        let content: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let rel = PathBuf::from(format!("d{}/e{}/f{i}", i % 7, i % 3));
+        fs::create_dir_all(root.join(&rel).parent().unwrap()).unwrap();
+        fs::write(root.join(&rel), &content).unwrap();
+        tree.insert(rel, content);
+    }
+    tree
+}
+
+/// `encrypt -r` / `decrypt -r` of many files, killed at random moments: every
+/// file under an output name is complete and correct, whatever the moment;
+/// the only other files are temporaries. Runs that were not killed produced
+/// every file.
+#[test]
+fn killed_directory_runs_leave_only_complete_files() {
+    let mut rng = Rng::seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("key"), KEY).unwrap();
+    let tree = make_tree(&d.join("plain"), &mut rng);
+    let run = |op: &str, input: &str| {
+        let mut c = envelope();
+        c.current_dir(d)
+            .args([op, "-r", "-i", input, "-o", "out"])
+            .args(raw_aes_words(&d.join("key")));
+        c
+    };
+    let fastest = |op: &str, input: &str, keep_as: Option<&str>| {
+        let best = (0..2)
+            .map(|_| {
+                let _ = fs::remove_dir_all(d.join("out"));
+                timed(&mut run(op, input))
+            })
+            .min()
+            .unwrap_or_default();
+        if let Some(name) = keep_as {
+            fs::rename(d.join("out"), d.join(name)).unwrap();
+        }
+        best
+    };
+    let t_enc = fastest("encrypt", "plain", Some("ct"));
+    let t_dec = fastest("decrypt", "ct", None);
+    println!("full runs: encrypt {t_enc:?}, decrypt {t_dec:?}");
+
+    let k = keyring();
+    let opts = DecryptOptions::default();
+    for (op, input, typical) in [("encrypt", "plain", t_enc), ("decrypt", "ct", t_dec)] {
+        let (mut killed, mut partial, mut temps) = (0, 0, 0);
+        for round in 0..TREE_ROUNDS {
+            let _ = fs::remove_dir_all(d.join("out"));
+            let (end, _) = run_and_kill(&mut run(op, input), rng.moment(typical));
+            let found = files_below(&d.join("out"));
+            let mut complete = 0;
+            for (rel, content) in &found {
+                if is_temporary(rel) {
+                    temps += 1;
+                    continue;
+                }
+                let ok = if op == "encrypt" {
+                    let plain_rel = rel.with_extension("");
+                    tree.get(&plain_rel).is_some_and(|p| {
+                        rel.extension().is_some_and(|x| x == "encrypted")
+                            && decrypt(&k, &opts, content).is_ok_and(|m| m.plaintext == *p)
+                    })
+                } else {
+                    tree.get(rel).is_some_and(|p| p == content)
+                };
+                assert!(
+                    ok,
+                    "{op}, round {round}: {} is incomplete, wrong or unexpected",
+                    rel.display()
+                );
+                complete += 1;
+            }
+            match end {
+                End::Killed => {
+                    killed += 1;
+                    if complete > 0 && complete < tree.len() {
+                        partial += 1;
+                    }
+                }
+                End::Exited(s) => {
+                    assert!(s.success(), "{op} -r failed without a kill");
+                    assert_eq!(complete, tree.len(), "{op} -r finished without every output");
+                }
+            }
+        }
+        println!("{op} -r: {killed} of {TREE_ROUNDS} killed, {partial} mid-run, {temps} temporaries left");
+        assert!(
+            killed >= TREE_ROUNDS / 3,
+            "{op} -r: too few runs were killed to mean anything"
+        );
+        assert!(
+            partial > 0 || temps > 0,
+            "{op} -r: no kill landed while files were being written"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- KMS core

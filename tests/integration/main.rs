@@ -20,6 +20,7 @@ mod cli_interrupt;
 mod cli_pipes;
 mod cli_readme;
 mod crash_safety;
+mod entropy;
 mod key_hygiene;
 mod keyring_vectors;
 mod keystore;
