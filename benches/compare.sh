@@ -16,6 +16,13 @@
 # from /usr/bin/time -v. Before timing it checks that each side decrypts the
 # other's 0x0478 and 0x0578 messages back to the input.
 #
+# Then the small work of issue 15: one 2 KB file per process (raw AES key and
+# the KMS core's default key, in a scratch ENVELOPE_HOME) against rage, which
+# it installs with `cargo install rage` into the work directory unless `rage`
+# is on PATH (or says plainly that its rows are skipped), and `encrypt -r` /
+# `decrypt -r` of SMALL_FILES (5000) files of 1-5 KB against `cp -r && sync`.
+# SMALL=0 skips this part.
+#
 # Environment: ROUNDS (default 3), PY_ROUNDS (Python rounds, default ROUNDS;
 # 0 skips Python), THREADS (envelope --threads; default: its own default,
 # the available cores), WORKDIR (default target/compare; needs about 6x SIZE
@@ -91,7 +98,7 @@ measure() {
     local name=$1 n=$2 cmd=$3 times=() peak=0 t0 t1 r
     (( n > 0 )) || return 0
     for ((i = 0; i < n; i++)); do
-        rm -f out.bin copy.bin
+        rm -rf out.bin copy.bin tree.out tree.copy
         t0=$EPOCHREALTIME
         /usr/bin/time -v -o time.txt bash -c "$cmd"
         t1=$EPOCHREALTIME
@@ -128,6 +135,58 @@ for s in "${suites[@]}"; do
     measure "python $s decrypt file -> /dev/null" "$py_rounds" \
         "$python $esdk_stream decrypt ${pyargs[*]} env.$s /dev/null"
 done
+
+# Small work (issue 15): whole processes on one small file, side by side with
+# rage (age's Rust CLI), and a tree of many small files against cp -r && sync.
+# A small file's run is a few milliseconds, so each timed command runs it
+# SMALL_LOOP times in a loop (the loop's fork/exec is the same for both sides)
+# and the table shows the time of one.
+small_loop=${SMALL_LOOP:-50}
+if [[ ${SMALL:-1} != 0 ]]; then
+    head -c 2048 /dev/urandom > small.bin
+    rage=$(command -v rage || true)
+    if [[ -z $rage ]]; then
+        echo "compare: installing rage for the small-file yardstick (cargo install --locked rage, into $work/rage-root)"
+        if cargo install --locked --quiet rage --root "$work/rage-root" >/dev/null 2>rage-install.log; then
+            rage=$work/rage-root/bin/rage
+        else
+            echo "compare: rage could not be installed (see $work/rage-install.log): its rows are SKIPPED"
+        fi
+    fi
+    export ENVELOPE_HOME=$work/home
+    "$e" -q encrypt -i small.bin -o small.kms  # creates the key store and default key, untimed
+    "$e" encrypt $k -i small.bin -o small.raw
+    loop() { echo "for i in \$(seq $small_loop); do $1; done"; }
+    measure "small: envelope encrypt, raw AES key" "$rounds" "$(loop "$e encrypt $k -i small.bin -o s.out -f")"
+    measure "small: envelope decrypt, raw AES key" "$rounds" "$(loop "$e decrypt $k -i small.raw -o s.out -f")"
+    measure "small: envelope encrypt, KMS-core key" "$rounds" "$(loop "$e encrypt -i small.bin -o s.out -f")"
+    measure "small: envelope decrypt, KMS-core key" "$rounds" "$(loop "$e decrypt -i small.kms -o s.out -f")"
+    if [[ -n $rage ]]; then
+        "$(dirname "$rage")/rage-keygen" -o age.key 2>/dev/null
+        recipient=$(awk '/public key:/ { print $NF }' age.key)
+        "$rage" -r "$recipient" -o small.age small.bin
+        measure "small: rage encrypt, X25519 recipient" "$rounds" "$(loop "rm -f s.out; $rage -r $recipient -o s.out small.bin")"
+        measure "small: rage decrypt, X25519 identity" "$rounds" "$(loop "rm -f s.out; $rage -d -i age.key -o s.out small.age")"
+    fi
+    # The tree: SMALL_FILES files of 1-5 KB in 50 directories, the KMS core's default key.
+    small_files=${SMALL_FILES:-5000}
+    python3 - "$small_files" <<'PY'
+import os, random, sys
+n = int(sys.argv[1])
+rng = random.Random(15)
+for i in range(n):
+    d = f"tree/d{i % 50:02}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i:06}", "wb") as f:
+        f.write(os.urandom(rng.randint(1024, 5 * 1024)))
+PY
+    "$e" -q encrypt -r -i tree -o tree.enc
+    sync
+    measure "tree: cp -r && sync" "$rounds" "cp -r tree tree.copy && sync"
+    measure "tree: envelope encrypt -r, KMS-core key" "$rounds" "$e -q encrypt -r -i tree -o tree.out"
+    measure "tree: envelope decrypt -r, KMS-core key" "$rounds" "$e -q decrypt -r -i tree.enc -o tree.out"
+    unset ENVELOPE_HOME
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -143,9 +202,26 @@ echo
 printf '| %-44s | %9s | %10s | %13s |\n' "run" "wall (s)" "MiB/s" "peak RSS (MiB)"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "-----------" "------------" "----------------"
 for n in "${names[@]}"; do
+    [[ $n == small:* || $n == tree:* ]] && continue
     printf '| %-44s | %9.3f | %10.1f | %13s |\n' "$n" "${wall[$n]}" \
         "$(awk -v s="$size" -v t="${wall[$n]}" 'BEGIN { print s / 1048576 / t }')" "$(mib $((rss[$n] * 1024)))"
 done
+if [[ -n ${wall["tree: cp -r && sync"]:-} ]]; then
+    echo
+    echo "Small work: one 2 KB file per process (the time of one run, from loops of $small_loop), and a tree"
+    echo "of ${small_files} files of 1-5 KB in 50 directories; medians of $rounds rounds."
+    echo
+    printf '| %-44s | %12s | %13s |\n' "run" "wall" "peak RSS (MiB)"
+    printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "--------------" "----------------"
+    for n in "${names[@]}"; do
+        if [[ $n == small:* ]]; then
+            printf '| %-44s | %9.2f ms | %13s |\n' "$n" \
+                "$(awk -v t="${wall[$n]}" -v l="$small_loop" 'BEGIN { print t / l * 1000 }')" "$(mib $((rss[$n] * 1024)))"
+        elif [[ $n == tree:* ]]; then
+            printf '| %-44s | %10.3f s | %13s |\n' "$n" "${wall[$n]}" "$(mib $((rss[$n] * 1024)))"
+        fi
+    done
+fi
 
 # Targets of issue 5.
 echo
@@ -175,6 +251,25 @@ for op in encrypt decrypt; do
     target "0x0478 $op file -> file, wall vs cp FILE COPY" \
         "$(ratio "${wall["envelope 0478 $op file -> file"]}" "${wall["cp FILE COPY"]}")" "<=" 1.3 x
 done
+for op in encrypt decrypt; do
+    target "0x0478 $op file -> /dev/null, wall vs cat FILE > /dev/null (issue 15)" \
+        "$(ratio "${wall["envelope 0478 $op file -> /dev/null"]}" "${wall["cat FILE > /dev/null"]}")" "<=" 1.5 x
+done
+for op in encrypt decrypt; do
+    if [[ -n ${wall["small: rage $op, X25519 recipient"]:-}${wall["small: rage $op, X25519 identity"]:-} ]]; then
+        r=${wall["small: rage $op, X25519 recipient"]:-${wall["small: rage $op, X25519 identity"]:-}}
+        for key in "raw AES key" "KMS-core key"; do
+            target "small file $op, $key, whole process vs rage" \
+                "$(ratio "${wall["small: envelope $op, $key"]}" "$r")" "<=" 2 x
+        done
+    fi
+done
+if [[ -n ${wall["tree: cp -r && sync"]:-} ]]; then
+    for op in encrypt decrypt; do
+        target "$op -r of $small_files small files vs cp -r && sync" \
+            "$(ratio "${wall["tree: envelope $op -r, KMS-core key"]}" "${wall["tree: cp -r && sync"]}")" "<=" 1.5 x
+    done
+fi
 peak=0
 for n in "${names[@]}"; do
     [[ $n == envelope* ]] && (( rss[$n] > peak )) && peak=${rss[$n]}

@@ -412,11 +412,13 @@ fn reported_key(stdout: &[u8]) -> Option<String> {
 
 /// Opens the store and checks it from top to bottom.
 fn check_store(store: &Path, known: &mut Known) {
-    // Read-only, so that a kill before the database existed is not hidden
-    // (nor a world-readable database made) by this check creating one.
+    // Without SQLITE_OPEN_CREATE, so that a kill before the database existed
+    // is not hidden (nor a world-readable database made) by this check
+    // creating one. Not read-only: a kill mid-transaction leaves a hot
+    // journal, which any opener rolls back first (a read-only one cannot).
     let db_path = store.join("kms.db");
     if db_path.exists() {
-        let db = rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        let db = rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
             .unwrap();
         let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok");
