@@ -18,8 +18,8 @@
 #
 # Then the small work of issue 15: one 2 KB file per process (raw AES key and
 # the KMS core's default key, in a scratch ENVELOPE_HOME) against rage, which
-# it installs with `cargo install rage` into the work directory unless `rage`
-# is on PATH (or says plainly that its rows are skipped), and `encrypt -r` /
+# it installs with `cargo install rage` into target/rage-root unless `rage`
+# is on PATH or already there (or says plainly that its rows are skipped), and `encrypt -r` /
 # `decrypt -r` of SMALL_FILES (5000) files of 1-5 KB against `cp -r && sync`.
 # SMALL=0 skips this part.
 #
@@ -56,6 +56,7 @@ esdk_stream=$PWD/benches/esdk_stream.py
 
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+repo=$PWD
 cleanup() { [[ ${KEEP:-} == 1 ]] || rm -rf "$work"; }
 trap cleanup EXIT
 cd "$work"
@@ -144,11 +145,13 @@ done
 small_loop=${SMALL_LOOP:-50}
 if [[ ${SMALL:-1} != 0 ]]; then
     head -c 2048 /dev/urandom > small.bin
+    rage_root=$repo/target/rage-root
     rage=$(command -v rage || true)
+    [[ -z $rage && -x $rage_root/bin/rage ]] && rage=$rage_root/bin/rage
     if [[ -z $rage ]]; then
-        echo "compare: installing rage for the small-file yardstick (cargo install --locked rage, into $work/rage-root)"
-        if cargo install --locked --quiet rage --root "$work/rage-root" >/dev/null 2>rage-install.log; then
-            rage=$work/rage-root/bin/rage
+        echo "compare: installing rage for the small-file yardstick (cargo install --locked rage, into target/rage-root)"
+        if cargo install --locked --quiet rage --root "$rage_root" >/dev/null 2>rage-install.log; then
+            rage=$rage_root/bin/rage
         else
             echo "compare: rage could not be installed (see $work/rage-install.log): its rows are SKIPPED"
         fi

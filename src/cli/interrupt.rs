@@ -8,24 +8,30 @@
 //! removes them all and exits with 130. SIGKILL cannot be caught: SECURITY.md
 //! says how to find what it leaves.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Mutex;
 
 /// Exit code after an interrupt (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The temporary files, by path. A set, not a list: a directory run holds a
+/// batch of them at once, and forgets each in turn (a list made that
+/// quadratic: a tenth of the time of a run over 5,000 small files).
+static PENDING: Mutex<Option<HashSet<OsString>>> = Mutex::new(None);
 
-fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    // A panic elsewhere while holding the lock leaves a list still worth using.
-    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+fn pending<T>(f: impl FnOnce(&mut HashSet<OsString>) -> T) -> T {
+    // A panic elsewhere while holding the lock leaves a set still worth using.
+    let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(HashSet::new))
 }
 
 /// Installs the handler; called once at start-up. If it cannot be installed
 /// the default action (exit without cleanup) stays, which is safe.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
-        for p in pending().drain(..) {
+        for p in pending(|set| std::mem::take(set)) {
             let _ = std::fs::remove_file(p);
         }
         std::process::exit(EXIT_INTERRUPTED);
@@ -34,10 +40,10 @@ pub fn install() {
 
 /// Registers a temporary file to remove on interrupt.
 pub fn register(path: &Path) {
-    pending().push(path.to_path_buf());
+    pending(|set| set.insert(path.as_os_str().to_owned()));
 }
 
 /// Forgets a temporary file (renamed into place, or already removed).
 pub fn unregister(path: &Path) {
-    pending().retain(|p| p != path);
+    pending(|set| set.remove(path.as_os_str()));
 }

@@ -5,7 +5,7 @@
 //! material is only ever stored as encrypted key tokens (`backing_keys.ekt`,
 //! see [`super::rootkey`]).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 use super::error::KmsError;
 use super::specs::{KeySpec, KeyState, KeyUsage};
@@ -60,6 +60,19 @@ CREATE TABLE IF NOT EXISTS access_keys (
 );
 ";
 
+/// One row of a query run through the connection's statement cache: the
+/// reads behind every GenerateDataKey and Decrypt (the key, its token, an
+/// alias) would otherwise parse their SQL on each call, a tenth of the time
+/// of a directory of small files.
+fn one_row<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 /// Creates the tables if they do not exist.
 pub(crate) fn init_schema(conn: &Connection) -> Result<(), KmsError> {
     conn.execute_batch(SCHEMA).map_err(db)
@@ -67,9 +80,11 @@ pub(crate) fn init_schema(conn: &Connection) -> Result<(), KmsError> {
 
 /// Reads a `meta` value.
 pub(crate) fn meta_get(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, KmsError> {
-    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
-        .optional()
-        .map_err(db)
+    one_row(conn, "SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(db)
 }
 
 /// Writes a `meta` value.
@@ -136,7 +151,8 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
 
 /// Reads a key's row.
 pub(crate) fn get_key(conn: &Connection, key_id: &str) -> Result<Option<KeyRow>, KmsError> {
-    conn.query_row(
+    one_row(
+        conn,
         &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
         [key_id],
         key_row,
@@ -230,7 +246,8 @@ pub(crate) fn get_backing(
     key_id: &str,
     version: u32,
 ) -> Result<Option<Vec<u8>>, KmsError> {
-    conn.query_row(
+    one_row(
+        conn,
         "SELECT ekt FROM backing_keys WHERE key_id = ?1 AND version = ?2",
         params![key_id, version],
         |r| r.get(0),
@@ -259,7 +276,8 @@ fn alias_row(r: &Row<'_>) -> rusqlite::Result<AliasRow> {
 
 /// Reads an alias.
 pub(crate) fn get_alias(conn: &Connection, name: &str) -> Result<Option<AliasRow>, KmsError> {
-    conn.query_row(
+    one_row(
+        conn,
         "SELECT alias_name, target_key_id, created, updated FROM aliases WHERE alias_name = ?1",
         [name],
         alias_row,
@@ -307,7 +325,8 @@ pub(crate) fn list_aliases(
 
 /// Whether any key is due for deletion or automatic rotation at `now`.
 pub(crate) fn maintenance_due(conn: &Connection, now: u64) -> Result<bool, KmsError> {
-    conn.query_row(
+    one_row(
+        conn,
         "SELECT EXISTS (SELECT 1 FROM keys WHERE (state = 'PendingDeletion' AND deletion_date <= ?1) \
          OR (state = 'Enabled' AND rotation_period IS NOT NULL AND next_rotation <= ?1))",
         [now],

@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor};
 use crate::error::{Error, Result};
@@ -14,6 +14,73 @@ use crate::keyring::Keyring;
 
 /// Size of each read from the input.
 pub(crate) const IO_CHUNK: usize = 1 << 20;
+
+/// The first read of a plaintext stream asks for this much (see [`ReadBuf`]).
+const FIRST_READ: usize = 16 << 10;
+
+/// A plaintext read buffer that starts at 16 KiB and grows fourfold after
+/// every read that fills it, up to `max`. A 2 KB file then allocates, zeroes
+/// and wipes 16 KiB instead of 1 MiB (which cost more than its encryption:
+/// the wipe alone ran a million instructions), while a long input soon reads
+/// `max` at a time. Sizes are multiples of `unit` (a frame length where full
+/// reads must end on frame boundaries). Wiped when dropped or outgrown.
+pub(crate) struct ReadBuf {
+    buf: Vec<u8>,
+    /// How far reads have written into `buf`: the part the wipe must cover
+    /// (past it the buffer holds only the zeroes it was allocated with).
+    written: usize,
+    unit: usize,
+    max: usize,
+    /// Whether the last read filled the buffer.
+    full: bool,
+}
+
+impl ReadBuf {
+    pub fn new(unit: usize, max: usize) -> ReadBuf {
+        let unit = unit.max(1);
+        let max = round_up(max, unit);
+        ReadBuf {
+            buf: vec![0u8; round_up(FIRST_READ.min(max), unit)],
+            written: 0,
+            unit,
+            max,
+            full: false,
+        }
+    }
+
+    /// Reads until the buffer is full or the input ends. Returns the bytes
+    /// read and whether they filled the buffer (the input may go on).
+    pub fn fill(&mut self, reader: &mut impl Read) -> io::Result<(&[u8], bool)> {
+        if self.full && self.buf.len() < self.max {
+            let len = round_up(self.buf.len().saturating_mul(4).min(self.max), self.unit);
+            self.wipe();
+            self.buf = vec![0u8; len];
+        }
+        // Counted before the read: a failed read may have written some of it.
+        let before = self.written;
+        self.written = self.buf.len();
+        let n = read_full(reader, &mut self.buf)?;
+        self.written = before.max(n);
+        self.full = n == self.buf.len();
+        Ok((&self.buf[..n], self.full))
+    }
+
+    fn wipe(&mut self) {
+        self.buf[..self.written].zeroize();
+        self.written = 0;
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// `n` rounded up to a multiple of `unit` (at least one `unit`).
+fn round_up(n: usize, unit: usize) -> usize {
+    n.div_ceil(unit).max(1).saturating_mul(unit)
+}
 
 /// What a whole-stream operation did.
 #[derive(Debug, Clone)]
@@ -48,7 +115,7 @@ pub fn encrypt_stream(
     mut writer: impl Write,
 ) -> Result<StreamSummary> {
     let mut enc = Encryptor::new(keyring, opts)?;
-    let mut input = Zeroizing::new(vec![0u8; IO_CHUNK]);
+    let mut input = ReadBuf::new(1, IO_CHUNK);
     let mut counts = Counts::default();
     encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
     Ok(counts.summary(enc.header().clone()))
@@ -84,17 +151,18 @@ pub(super) fn encrypt_to_end(
     enc: &mut Encryptor,
     reader: &mut impl Read,
     writer: &mut impl Write,
-    input: &mut [u8],
+    input: &mut ReadBuf,
     counts: &mut Counts,
 ) -> Result<()> {
-    let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 256);
+    // Ciphertext: it may grow as it likes.
+    let mut out = Vec::new();
     loop {
-        let n = read_full(reader, input)?;
-        if n == 0 {
+        let (data, _) = input.fill(reader)?;
+        if data.is_empty() {
             break;
         }
-        counts.bytes_in += n as u64;
-        enc.update(&input[..n], &mut out)?;
+        counts.bytes_in += data.len() as u64;
+        enc.update(data, &mut out)?;
         emit(writer, &out, counts)?;
         out.clear();
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::content_cipher::{sealed_frame_len, ContentCipher};
-use super::io::{decrypt_to_end, emit, encrypt_to_end, read_full, Counts, IO_CHUNK};
+use super::io::{decrypt_to_end, emit, encrypt_to_end, read_full, Counts, ReadBuf, IO_CHUNK};
 use super::pipeline::{self, Batch, Job};
 use super::AuthenticatedHeader;
 use super::{DecryptOptions, Decryptor, EncryptOptions, Encryptor, StreamSummary};
@@ -122,22 +122,22 @@ pub(crate) fn encrypt_with(
     let mut counts = Counts::default();
     let frame_len = enc.frame_len();
     let Some(per_batch) = tuning.frames_per_batch(frame_len) else {
-        let mut input = Zeroizing::new(vec![0u8; IO_CHUNK]);
+        let mut input = ReadBuf::new(1, IO_CHUNK);
         encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
         return Ok(counts.summary(enc.header().clone()));
     };
     // The first `tuning.small` bytes go through on this thread, in whole
-    // batches of frames: inputs that end there start no thread at all, and
-    // the encryptor is left at a frame boundary for the pipeline.
+    // frames (reads of up to a batch): inputs that end there start no thread
+    // at all, and the encryptor is left at a frame boundary for the pipeline.
     let mut out = Vec::new();
-    let mut input = Zeroizing::new(vec![0u8; per_batch * frame_len]);
+    let mut input = ReadBuf::new(frame_len, per_batch * frame_len);
     while counts.bytes_in < tuning.small as u64 {
-        let n = read_full(&mut reader, &mut input)?;
-        counts.bytes_in += n as u64;
+        let (data, full) = input.fill(&mut reader)?;
+        counts.bytes_in += data.len() as u64;
         out.clear();
-        enc.update(&input[..n], &mut out)?;
+        enc.update(data, &mut out)?;
         emit(&mut writer, &out, &mut counts)?;
-        if n < input.len() {
+        if !full {
             encrypt_to_end(&mut enc, &mut reader, &mut writer, &mut input, &mut counts)?;
             return Ok(counts.summary(enc.header().clone()));
         }

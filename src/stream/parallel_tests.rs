@@ -153,6 +153,35 @@ fn parallel_encryption_writes_the_single_threaded_bytes() {
     assert!(runs > 300, "only {runs} runs");
 }
 
+/// With the real tuning, reads start small and grow fourfold up to a batch
+/// (`io::ReadBuf`), and the pipeline takes over after 16 MiB: around each of
+/// those sizes, for frame lengths that do and do not divide them, the bytes
+/// are the single-threaded engine's, given the same message id and data key.
+#[test]
+fn growing_reads_write_the_single_threaded_bytes() {
+    let k = FixedKey(12);
+    let suite = &AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY;
+    let mut sizes = vec![0, 1];
+    for edge in [16 << 10, 80 << 10, 336 << 10, (1 << 20) + (336 << 10), 16 << 20] {
+        sizes.extend([edge - 1, edge, edge + 1]);
+    }
+    sizes.push((19 << 20) + 12345);
+    let mut id = vec![0u8; suite.message_id_len()];
+    fill_random(&mut id).unwrap();
+    for fl in [1000u32, 4096] {
+        let opts = enc_opts(suite, fl);
+        let make = || Encryptor::from_setup(prepare_encrypt_with_id(&k, &opts, id.clone()).unwrap());
+        for &size in &sizes {
+            let pt = pattern(size);
+            let want = sequential(make(), &pt);
+            for threads in [1, 2] {
+                let got = parallel_encrypt(make(), &pt, Tuning::for_threads(threads));
+                assert!(want == got, "frame {fl} size {size} threads {threads}");
+            }
+        }
+    }
+}
+
 /// Every single-byte change, every truncation and a trailing byte fail in the
 /// pipeline with the error the single-threaded decryptor gives, and release
 /// only plaintext of whole frames before the first damaged byte (never the
