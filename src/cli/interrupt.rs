@@ -31,7 +31,7 @@ fn pending<T>(f: impl FnOnce(&mut HashSet<OsString>) -> T) -> T {
 /// the default action (exit without cleanup) stays, which is safe.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
-        for p in pending(|set| std::mem::take(set)) {
+        for p in pending(std::mem::take) {
             let _ = std::fs::remove_file(p);
         }
         std::process::exit(EXIT_INTERRUPTED);
