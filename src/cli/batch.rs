@@ -11,10 +11,12 @@
 //! not two disk flushes.
 //!
 //! Memory stays flat in the number of files: the walk holds one directory
-//! listing at a time (see [`Plan::steps`]), at most [`in_flight`] jobs are
-//! queued or running, and a batch holds at most [`BATCH_FILES`] outputs.
+//! listing at a time (see [`Plan::steps`]), at most a window of jobs (a few
+//! per worker) is queued, running or waiting to be recorded, and a batch holds at most [`BATCH_FILES`] outputs.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
@@ -30,7 +32,7 @@ use super::plan::{Job, Plan, Step};
 use super::ui::{Progress, Ui};
 use super::CommonArgs;
 
-/// Outputs committed together, at most.
+/// Files whose outcomes are committed and recorded together, at most.
 pub const BATCH_FILES: usize = 256;
 /// Output bytes committed together, at most: past this a batch is committed
 /// early, so that a large tree keeps little unsynced data in flight.
@@ -39,19 +41,21 @@ const BATCH_BYTES: u64 = 256 << 20;
 /// How many workers a directory run uses: twice the `--threads` count (the
 /// cores by default), since a small file's time is mostly system calls and a
 /// worker waiting on one leaves its core to another.
-fn in_flight(threads: usize) -> usize {
+fn workers(threads: usize) -> usize {
     threads.clamp(1, 32) * 2
 }
 
-/// A worker's answer for one job.
-type Done = (Job, Result<(StreamSummary, Option<Finished>), CliError>);
+/// Jobs handed out ahead of the oldest one not yet done, per worker. Results
+/// are recorded in the order of the walk (metadata lines, `-v` reports and
+/// errors read as for one file at a time), so a slow file holds back the
+/// record of those after it; the window bounds what waits behind it.
+const AHEAD_PER_WORKER: usize = 4;
 
-/// What the walk sends back besides finished jobs.
-enum Event {
-    Done(Box<Done>),
-    /// The walk itself failed (a directory that cannot be listed).
-    WalkFailed(CliError),
-}
+/// A job, numbered in walk order.
+type Numbered = (u64, Job);
+
+/// A worker's answer for one job.
+type Done = (u64, Job, Result<(StreamSummary, Option<Finished>), CliError>);
 
 /// Runs the jobs of a directory plan; see the module documentation.
 pub fn run(
@@ -63,29 +67,37 @@ pub fn run(
     progress: &Progress,
     body: &Body<'_>,
 ) -> Result<(), CliError> {
-    let workers = in_flight(
+    let workers = workers(
         common
             .threads
             .map_or_else(envelope::stream::available_threads, usize::from),
     );
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
+    let window = workers * AHEAD_PER_WORKER;
+    // Room for the whole window: handing out a job never blocks.
+    let (job_tx, job_rx) = mpsc::sync_channel::<Numbered>(window);
     let job_rx = Mutex::new(job_rx);
-    let (event_tx, events) = mpsc::channel::<Event>();
-    let mut tally = Tally::default();
+    let (done_tx, done_rx) = mpsc::channel::<Box<Done>>();
     let made = MadeDirs::default();
-    let made = &made;
+    let mut record = Record {
+        batch: Vec::new(),
+        batch_bytes: 0,
+        made: &made,
+        tally: Tally::default(),
+        mode,
+    };
     let collected = thread::scope(|s| {
-        let feeder_events = event_tx.clone();
-        s.spawn(move || feed(plan, job_tx, feeder_events));
         for _ in 0..workers {
-            let (rx, tx) = (&job_rx, event_tx.clone());
+            let (rx, tx, made) = (&job_rx, done_tx.clone(), &made);
             s.spawn(move || work(rx, tx, common.force, made, mode, progress, body));
         }
-        drop(event_tx);
-        collect(&events, made, mode, ui, meta, &mut tally)
+        drop(done_tx);
+        // On an early return the queue is closed: the workers finish what
+        // they hold and stop.
+        dispatch(plan, window, job_tx, &done_rx, ui, meta, &mut record)
     });
     made.remove_empty();
     collected?;
+    let tally = &mut record.tally;
     if let Some(code) = tally.first_failure {
         return Err(match tally.only_error.take() {
             Some(e) if plan.files == 1 => e,
@@ -101,28 +113,66 @@ pub fn run(
     Ok(())
 }
 
-/// Walks the plan, queueing its jobs; a walk error is reported and ends the walk.
-fn feed(plan: &Plan, jobs: SyncSender<Job>, events: Sender<Event>) {
-    for step in plan.steps(None) {
-        match step {
-            Ok(Step::File(job)) => {
-                if jobs.send(job).is_err() {
-                    return;
+/// Walks the plan, keeping up to `window` jobs handed out past the oldest
+/// unfinished one, and takes the workers' results back in walk order. A walk
+/// error (a directory that cannot be listed) is reported and ends the walk.
+fn dispatch(
+    plan: &Plan,
+    window: usize,
+    jobs: SyncSender<Numbered>,
+    done: &Receiver<Box<Done>>,
+    ui: &Ui,
+    meta: &mut Metadata,
+    record: &mut Record<'_>,
+) -> Result<(), CliError> {
+    let mut steps = plan.steps(None);
+    let mut walking = true;
+    let (mut next, mut oldest) = (0u64, 0u64);
+    let mut waiting: BTreeMap<u64, Box<Done>> = BTreeMap::new();
+    loop {
+        while walking && next - oldest < window as u64 {
+            match steps.next() {
+                Some(Ok(Step::File(job))) => {
+                    if jobs.send((next, job)).is_err() {
+                        return Err(CliError::io(
+                            "a directory run",
+                            io::Error::other("its workers stopped"),
+                        ));
+                    }
+                    next += 1;
                 }
-            }
-            Ok(Step::Dir(_)) => {}
-            Err(e) => {
-                let _ = events.send(Event::WalkFailed(e));
-                return;
+                Some(Ok(Step::Dir(_))) => {}
+                Some(Err(e)) => {
+                    record.tally.failed(ui, e);
+                    walking = false;
+                }
+                None => walking = false,
             }
         }
+        if oldest == next {
+            break;
+        }
+        let Ok(d) = done.recv() else {
+            return Err(CliError::io(
+                "a directory run",
+                io::Error::other("its workers stopped"),
+            ));
+        };
+        waiting.insert(d.0, d);
+        while let Some(d) = waiting.remove(&oldest) {
+            oldest += 1;
+            let (_, job, r) = *d;
+            record.take(job, r, ui, meta)?;
+        }
     }
+    drop(jobs);
+    record.commit(ui, meta)
 }
 
 /// A worker: runs jobs until the queue is closed and empty.
 fn work(
-    jobs: &Mutex<Receiver<Job>>,
-    events: Sender<Event>,
+    jobs: &Mutex<Receiver<Numbered>>,
+    done: Sender<Box<Done>>,
     force: bool,
     made: &MadeDirs,
     mode: Mode,
@@ -131,11 +181,11 @@ fn work(
 ) {
     loop {
         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else { return };
+        let Ok((n, job)) = next else { return };
         progress.set_file(&job.input_name());
         let r = run_job(&job, force, Parents::Shared(made), mode, progress, body)
             .and_then(|(summary, out)| out.finish().map(|f| (summary, f)));
-        if events.send(Event::Done(Box::new((job, r)))).is_err() {
+        if done.send(Box::new((n, job, r))).is_err() {
             return;
         }
     }
@@ -161,70 +211,76 @@ impl Tally {
     }
 }
 
-/// Takes the workers' results as they come, committing them in batches, and
-/// records each file's outcome once it is final.
-fn collect(
-    events: &Receiver<Event>,
-    made: &MadeDirs,
+/// A job's outcome before its record: written (a file output still to commit,
+/// or none for a device), or failed.
+type Outcome = Result<(StreamSummary, Option<Finished>), CliError>;
+
+/// The outcomes waiting for their batch to be committed, and what the run
+/// has recorded so far.
+struct Record<'a> {
+    /// In walk order; failures wait too, so that every record (metadata
+    /// line, `-v` report, error line) comes in the walk's order.
+    batch: Vec<(Job, Outcome)>,
+    /// Output bytes in the batch.
+    batch_bytes: u64,
+    made: &'a MadeDirs,
+    tally: Tally,
     mode: Mode,
-    ui: &Ui,
-    meta: &mut Metadata,
-    tally: &mut Tally,
-) -> Result<(), CliError> {
-    let mut batch: Vec<(Job, StreamSummary, Finished)> = Vec::new();
-    let mut batch_bytes = 0u64;
-    for event in events {
-        let (job, r) = match event {
-            Event::Done(done) => *done,
-            Event::WalkFailed(e) => {
-                tally.failed(ui, e);
-                continue;
-            }
-        };
-        match r {
-            Ok((summary, Some(finished))) => {
-                batch_bytes += summary.bytes_out;
-                batch.push((job, summary, finished));
-                if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                    commit(&mut batch, made, mode, ui, meta, tally)?;
-                    batch_bytes = 0;
-                }
-            }
-            // A device or FIFO output: written directly, nothing to commit.
-            Ok((summary, None)) => {
-                meta.ok(mode, &job, &summary)?;
-                report(ui, mode, &job, &summary);
-            }
-            Err(e) => {
-                meta.failed(mode, &job, &e)?;
-                tally.failed(ui, e);
-            }
-        }
-    }
-    commit(&mut batch, made, mode, ui, meta, tally)
 }
 
-/// Commits a batch and records each file's outcome.
-fn commit(
-    batch: &mut Vec<(Job, StreamSummary, Finished)>,
-    made: &MadeDirs,
-    mode: Mode,
-    ui: &Ui,
-    meta: &mut Metadata,
-    tally: &mut Tally,
-) -> Result<(), CliError> {
-    let (done, finished): (Vec<_>, Vec<_>) = batch.drain(..).map(|(j, s, f)| ((j, s), f)).unzip();
-    for ((job, summary), outcome) in done.into_iter().zip(commit_all(finished, made)) {
-        match outcome {
-            Ok(()) => {
-                meta.ok(mode, &job, &summary)?;
-                report(ui, mode, &job, &summary);
-            }
-            Err(e) => {
-                meta.failed(mode, &job, &e)?;
-                tally.failed(ui, e);
+impl Record<'_> {
+    /// Takes one job's outcome, in walk order; commits the batch when full.
+    fn take(&mut self, job: Job, r: Outcome, ui: &Ui, meta: &mut Metadata) -> Result<(), CliError> {
+        if let Ok((summary, Some(_))) = &r {
+            self.batch_bytes += summary.bytes_out;
+        }
+        self.batch.push((job, r));
+        if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+            self.commit(ui, meta)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the batch's outputs together, then records every outcome.
+    fn commit(&mut self, ui: &Ui, meta: &mut Metadata) -> Result<(), CliError> {
+        self.batch_bytes = 0;
+        let mut finished = Vec::new();
+        let mut pending = Vec::with_capacity(self.batch.len());
+        for (job, r) in self.batch.drain(..) {
+            pending.push(match r {
+                Ok((summary, Some(f))) => {
+                    finished.push(f);
+                    (job, Ok((summary, true)))
+                }
+                Ok((summary, None)) => (job, Ok((summary, false))),
+                Err(e) => (job, Err(e)),
+            });
+        }
+        let mut committed = commit_all(finished, self.made).into_iter();
+        for (job, r) in pending {
+            let r = match r {
+                Ok((summary, true)) => match committed.next() {
+                    Some(Ok(())) => Ok(summary),
+                    Some(Err(e)) => Err(e),
+                    None => Err(CliError::io(
+                        job.input_name(),
+                        io::Error::other("lost in its batch"),
+                    )),
+                },
+                Ok((summary, false)) => Ok(summary),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(summary) => {
+                    meta.ok(self.mode, &job, &summary)?;
+                    report(ui, self.mode, &job, &summary);
+                }
+                Err(e) => {
+                    meta.failed(self.mode, &job, &e)?;
+                    self.tally.failed(ui, e);
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }

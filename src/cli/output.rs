@@ -112,17 +112,20 @@ impl Output {
         // Write where a link points rather than replace the link (think of
         // /dev/stdout, or a link into a shared directory).
         let resolved;
-        let path = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+        let found = fs::symlink_metadata(path).ok();
+        let (path, found) = match found {
+            Some(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
                 Ok(p) => {
                     resolved = p;
-                    &resolved
+                    (resolved.as_path(), fs::metadata(&resolved).ok())
                 }
-                Err(_) => path,
+                Err(_) => (path, None),
             },
-            _ => path,
+            other => (path, other),
         };
-        if is_special(path) {
+        // One look at the destination serves every check (a directory run
+        // makes thousands of these).
+        if found.as_ref().is_some_and(|m| !m.is_file() && !m.is_dir()) {
             let name = path.display().to_string();
             let file = OpenOptions::new()
                 .write(true)
@@ -135,7 +138,7 @@ impl Output {
             }
             return Ok(Output::Special { file, name });
         }
-        if !force && path.exists() {
+        if !force && found.is_some() {
             return Err(CliError::usage(format!(
                 "{} already exists: use --force to overwrite it",
                 path.display()
@@ -203,11 +206,6 @@ impl Output {
             },
         }
     }
-}
-
-/// Whether `path` exists and is neither a regular file nor a directory.
-pub fn is_special(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Refuses a terminal stdout for ciphertext (`binary_to_terminal_ok` false).

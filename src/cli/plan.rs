@@ -103,7 +103,8 @@ impl Plan {
 
     /// The steps of the plan, in order: each input in turn, each tree in name
     /// order (a directory's files before its subdirectories). `ui` gets the
-    /// notes about skipped entries; `None` keeps a second walk quiet.
+    /// notes about skipped entries; `None` makes a later walk: quiet, and
+    /// without the jobs' sizes (the first walk counted them).
     pub fn steps<'a>(&'a self, ui: Option<&'a Ui>) -> Steps<'a> {
         Steps {
             plan: self,
@@ -195,6 +196,17 @@ impl Steps<'_> {
                 subdirs.push((path, out.join(&name)));
                 continue;
             }
+            let dest = || Dest::File(out.join(output_name(&name, mode, suffix)));
+            // A later walk needs no sizes (the first counted them), and the
+            // directory entry already says what a regular file is.
+            if self.ui.is_none() && kind.is_file() {
+                self.walk.files.push(Job {
+                    source: Source::File(path),
+                    dest: dest(),
+                    size: None,
+                });
+                continue;
+            }
             let meta = if kind.is_symlink() {
                 fs::metadata(&path).ok()
             } else {
@@ -204,7 +216,7 @@ impl Steps<'_> {
                 Some(m) if m.is_file() => {
                     self.walk.files.push(Job {
                         source: Source::File(path),
-                        dest: Dest::File(out.join(output_name(&name, mode, suffix))),
+                        dest: dest(),
                         size: Some(m.len()),
                     });
                     continue;
@@ -397,7 +409,13 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
         if metadata.is_some_and(|m| m == dest || same_file(m, dest)) {
             return Err(metadata_clash(dest));
         }
-        if let Some(other) = seen.insert(absolute(dest), job.input_name()) {
+        // Within one tree the paths are spelled alike; across inputs they may not be.
+        let key = if remember_all {
+            absolute(dest)
+        } else {
+            dest.clone()
+        };
+        if let Some(other) = seen.insert(key, job.input_name()) {
             return Err(CliError::usage(format!(
                 "{other} and {} would both be written to {}: use separate runs or --suffix",
                 job.input_name(),
