@@ -91,6 +91,16 @@ impl<'a> KeyService<'a> {
                 core.keystore().display()
             ));
         }
+        let id = core.identity();
+        self.ui.detail(
+            1,
+            format!(
+                "key store {}: region {}, account {}",
+                core.keystore().display(),
+                id.region,
+                id.account_id
+            ),
+        );
         self.core = Some(core.clone());
         Ok(core)
     }

@@ -238,8 +238,8 @@ impl From<KmsError> for Failure {
     }
 }
 
-/// A call ready to run against the service, returning its JSON (None when empty).
-type Call = Box<dyn FnOnce(&dyn Kms) -> Result<Option<String>, KmsError>>;
+/// A call ready to run against the key store, returning its JSON (None when empty).
+type Call = Box<dyn FnOnce(&KmsCore) -> Result<Option<String>, KmsError>>;
 
 fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError> {
     let v = r?;
@@ -250,6 +250,25 @@ fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError
         )
     })?;
     Ok((text != "{}").then_some(text))
+}
+
+/// A response with a `KeyStore` member beside AWS's: the store's directory,
+/// region and account (fixed when it was created), which the ARN alone
+/// leaves to be picked apart. The server's DescribeKey stays as AWS's.
+fn with_key_store(core: &KmsCore, response: impl Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(response).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        let id = core.identity();
+        map.insert(
+            "KeyStore".into(),
+            serde_json::json!({
+                "Path": core.keystore().display().to_string(),
+                "Region": id.region,
+                "AccountId": id.account_id,
+            }),
+        );
+    }
+    v
 }
 
 /// Reads a blob argument: `fileb://PATH` or base64 text.
@@ -330,7 +349,10 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
             };
             Box::new(move |k| json(k.create_key(&req)))
         }
-        C::DescribeKey(a) => Box::new(move |k| json(k.describe_key(&kms::KeyIdRequest { key_id: a.key_id }))),
+        C::DescribeKey(a) => Box::new(move |k| {
+            let r = k.describe_key(&kms::KeyIdRequest { key_id: a.key_id });
+            json(r.map(|r| with_key_store(k, r)))
+        }),
         C::ListKeys { limit, marker } => {
             Box::new(move |k| json(k.list_keys(&kms::ListKeysRequest { limit, marker })))
         }
@@ -463,13 +485,22 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> Result<(), Failure> {
     let call = prepare(op)?;
     let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
     if core.created() && !quiet {
         to_stderr(format_args!(
             "envelope: created a new key store in {}",
             core.keystore().display()
+        ));
+    }
+    if verbose {
+        let id = core.identity();
+        to_stderr(format_args!(
+            "envelope: key store {}: region {}, account {}",
+            core.keystore().display(),
+            id.region,
+            id.account_id
         ));
     }
     if let Some(text) = call(&core)? {
@@ -498,7 +529,7 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
             KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore, quiet),
             KmsCommand::ListAccessKeys => serve::list_access_keys(keystore, quiet),
             KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore, quiet),
-            op => return run_operation(op, keystore, quiet),
+            op => return run_operation(op, keystore, quiet, verbose),
         };
         match r {
             Ok(()) => ExitCode::SUCCESS,
@@ -506,14 +537,11 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
         }
     }
     #[cfg(not(feature = "server"))]
-    {
-        let _ = verbose;
-        run_operation(op, keystore, quiet)
-    }
+    run_operation(op, keystore, quiet, verbose)
 }
 
-fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
-    match execute(op, keystore, quiet) {
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> ExitCode {
+    match execute(op, keystore, quiet, verbose) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => CliError::io_message(m).exit(),
         Err(Failure::Kms(e)) => CliError::from_kms(e).exit(),

@@ -24,14 +24,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::config::KmsConfig;
+use super::config::{Identity, KmsConfig};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{parse_key_ref, KeyRef};
 use super::rootkey::{self, Binding, RootKey};
 use super::specs::*;
 use super::store::{self, db, KeyRow};
 use super::types::*;
-use super::{files, migrate, rsa, shred};
+use super::{files, identity, migrate, rsa, shred};
 use crate::crypto::{random_secret, Secret};
 
 /// File name of the SQLite database in the key-store directory.
@@ -47,6 +47,8 @@ pub(crate) const DAY: u64 = 86_400;
 /// `Send + Sync`; share it as `Arc<dyn Kms>`.
 pub struct KmsCore {
     pub(crate) config: KmsConfig,
+    /// The store's region and account, as stored (not as configured).
+    pub(crate) identity: Identity,
     conn: Mutex<Connection>,
     pub(crate) root: RootKey,
     created: bool,
@@ -56,6 +58,7 @@ impl std::fmt::Debug for KmsCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KmsCore")
             .field("config", &self.config)
+            .field("identity", &self.identity)
             .field("created", &self.created)
             .finish()
     }
@@ -84,12 +87,14 @@ fn enable_wal(conn: &Connection) -> Result<(), KmsError> {
 
 impl KmsCore {
     /// Opens the key store of `config`, creating the directory (0700), the
-    /// database (0600) and the root key on first use.
+    /// database (0600) and the root key on first use. The store's region and
+    /// account are fixed then ([`KmsCore::identity`]).
     ///
     /// AccessDeniedException if the root key file or passphrase does not
     /// match the store, or if the store's directory or files give group or
     /// others access (unless `config.allow_insecure_permissions`);
-    /// KMSInternalException if the store cannot be read.
+    /// ValidationException if `config` asks for another region or account
+    /// than the store has; KMSInternalException if the store cannot be read.
     pub fn open(config: KmsConfig) -> Result<KmsCore, KmsError> {
         config.validate()?;
         let dir = config.keystore.clone();
@@ -112,12 +117,14 @@ impl KmsCore {
         shred::secure_delete(&conn)?;
         let (root, created) = rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?;
         migrate::migrate(&mut conn, &root)?;
+        let identity = identity::resolve(&mut conn, &config)?;
         for suffix in ["-wal", "-shm"] {
             let p = dir.join(format!("{DB_FILE}{suffix}"));
             files::restrict_file(&p).map_err(|e| io_err("restrict", &p, e))?;
         }
         let core = KmsCore {
             config,
+            identity,
             conn: Mutex::new(conn),
             root,
             created,
@@ -141,12 +148,18 @@ impl KmsCore {
         &self.config
     }
 
+    /// The partition, region and account the store's ARNs name: fixed when
+    /// the store was created, whatever the configuration asked for.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     pub(crate) fn now(&self) -> u64 {
         self.config.clock.now()
     }
 
     pub(crate) fn arn(&self, key_id: &str) -> String {
-        self.config.key_arn(key_id)
+        self.identity.key_arn(key_id)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
@@ -267,12 +280,12 @@ impl KmsCore {
         field: &str,
         allow_alias: bool,
     ) -> Result<KeyRow, KmsError> {
-        let key_id = match parse_key_ref(&self.config, id, field, allow_alias)? {
+        let key_id = match parse_key_ref(&self.identity, id, field, allow_alias)? {
             KeyRef::Key(k) => k,
             KeyRef::Alias(a) => {
                 store::get_alias(c, &a)?
                     .ok_or_else(|| {
-                        KmsError::not_found(format!("Alias {} is not found.", self.config.alias_arn(&a)))
+                        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(&a)))
                     })?
                     .target_key_id
             }
@@ -319,7 +332,7 @@ impl KmsCore {
 
     pub(crate) fn metadata(&self, row: &KeyRow) -> KeyMetadata {
         KeyMetadata {
-            aws_account_id: self.config.account_id.clone(),
+            aws_account_id: self.identity.account_id.clone(),
             key_id: row.key_id.clone(),
             arn: self.arn(&row.key_id),
             creation_date: row.created,
