@@ -103,7 +103,7 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
     };
     let threads = threads(&a.common);
-    run(
+    let r = run(
         &plan,
         &a.common,
         Mode::Encrypt,
@@ -112,7 +112,16 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         &|input, name, out, progress| {
             encrypt_one(keyring.as_ref(), &opts, threads, input, name, out, progress)
         },
-    )
+    );
+    store_detail(service, ui);
+    r
+}
+
+/// The `-v` line naming the key store and its region and account, if the run used it.
+fn store_detail(service: &KeyService<'_>, ui: &Ui) {
+    if let Some(line) = service.store_detail() {
+        ui.detail(1, line);
+    }
 }
 
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
@@ -138,7 +147,8 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         buffer: a.buffer,
         threads: threads(&a.common),
     };
-    run(
+    let explainer = service.explainer();
+    let r = run(
         &plan,
         &a.common,
         Mode::Decrypt,
@@ -146,8 +156,11 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         &mut meta,
         &|input, name, out, progress| {
             decrypt_one(keyring.as_ref(), &opts, &check, input, name, out, progress)
+                .map_err(|e| explainer.explain(e))
         },
-    )
+    );
+    store_detail(service, ui);
+    r
 }
 
 /// The per-file work of encrypt or decrypt: reads one input (named as given)

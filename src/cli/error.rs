@@ -49,7 +49,7 @@ Exit codes:
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); temporary output files are removed";
 
 /// A failure to report: one line on stderr and an exit code.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CliError {
     pub code: u8,
     pub message: String,

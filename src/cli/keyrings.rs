@@ -10,20 +10,22 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
-use envelope::keyring::Keyring;
-use envelope::kms::{DescribeKeyRequest, Kms, KmsConfig, KmsCore, DEFAULT_KEY_ALIAS};
+use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+use envelope::kms::{DescribeKeyRequest, Kms, KmsCore, KmsError, KmsErrorKind, DEFAULT_KEY_ALIAS};
 use envelope::Secret;
 use zeroize::Zeroizing;
 
 use super::error::CliError;
+use super::store::{self, Need};
 use super::ui::Ui;
 
 /// One `-w` group: its single-valued options, and the repeatable `key` and
@@ -62,52 +64,62 @@ pub enum Mode {
     Decrypt,
 }
 
-/// Opens the KMS core on first need, so runs with raw keys never touch the key store.
+/// The key store, opened at most once per run, on first need, so that runs
+/// with raw keys never touch it. Shared with decrypt's deferred keyrings.
+struct Store {
+    keystore: Option<PathBuf>,
+    opened: OnceLock<Result<Arc<KmsCore>, CliError>>,
+}
+
+impl Store {
+    fn get(&self, need: Need) -> Result<Arc<KmsCore>, CliError> {
+        self.opened
+            .get_or_init(|| {
+                store::open(self.keystore.as_deref(), need)
+                    .map(Arc::new)
+                    .map_err(|r| r.into_cli(|e| CliError::from_lib("key store", e.into())))
+            })
+            .clone()
+    }
+}
+
+/// Opens the KMS core on first need (see [`Store`]), and builds its keyrings.
 pub struct KeyService<'a> {
-    keystore: Option<&'a Path>,
     ui: &'a Ui,
-    core: Option<Arc<KmsCore>>,
+    store: Arc<Store>,
+    /// The first failure of a deferred keyring, to be reported as it is.
+    deferred_failure: Arc<OnceLock<CliError>>,
 }
 
 impl<'a> KeyService<'a> {
     pub fn new(keystore: Option<&'a Path>, ui: &'a Ui) -> Self {
         KeyService {
-            keystore,
             ui,
-            core: None,
+            store: Arc::new(Store {
+                keystore: keystore.map(Path::to_path_buf),
+                opened: OnceLock::new(),
+            }),
+            deferred_failure: Arc::new(OnceLock::new()),
         }
     }
 
-    fn core(&mut self) -> Result<Arc<KmsCore>, CliError> {
-        if let Some(c) = &self.core {
-            return Ok(c.clone());
+    /// The `-v` line about the key store, if this run opened it.
+    pub fn store_detail(&self) -> Option<String> {
+        match self.store.opened.get() {
+            Some(Ok(core)) => Some(store::describe(core)),
+            _ => None,
         }
-        let kms = |e: envelope::kms::KmsError| CliError::from_lib("key store", e.into());
-        let config = KmsConfig::from_env(self.keystore).map_err(kms)?;
-        let core = Arc::new(KmsCore::open(config).map_err(kms)?);
-        if core.created() {
-            self.ui.note(format!(
-                "created a new key store in {}",
-                core.keystore().display()
-            ));
-        }
-        let id = core.identity();
-        self.ui.detail(
-            1,
-            format!(
-                "key store {}: region {}, account {}",
-                core.keystore().display(),
-                id.region,
-                id.account_id
-            ),
-        );
-        self.core = Some(core.clone());
-        Ok(core)
     }
 
-    /// The KMS core's default key, created on first use.
+    /// What turns a decrypt error back into the failure of a deferred
+    /// keyring that caused it (the library saw only a stand-in).
+    pub fn explainer(&self) -> Explainer {
+        Explainer(self.deferred_failure.clone())
+    }
+
+    /// The KMS core's default key, created on first use (with the store).
     fn default_key(&mut self) -> Result<String, CliError> {
-        let core = self.core()?;
+        let core = self.store.get(Need::MayCreate)?;
         let (arn, created) = core
             .ensure_alias_key(DEFAULT_KEY_ALIAS)
             .map_err(|e| CliError::from_lib(DEFAULT_KEY_ALIAS, e.into()))?;
@@ -120,40 +132,126 @@ impl<'a> KeyService<'a> {
         Ok(arn)
     }
 
-    /// A strict KMS keyring. On decrypt, ids are resolved to key ARNs first,
-    /// because the message names its key by ARN and matching is exact.
+    /// A strict KMS keyring: on encrypt at once (the store must exist), on
+    /// decrypt deferred until a message needs it.
     fn strict(&mut self, mode: Mode, ids: Vec<String>) -> Result<Box<dyn Keyring>, CliError> {
-        let core = self.core()?;
-        let ids = if mode == Mode::Decrypt {
-            ids.into_iter()
-                .map(|id| {
-                    core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
-                        .map(|r| r.key_metadata.arn)
-                        .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            ids
-        };
-        let kms: Arc<dyn Kms> = core;
-        Ok(Box::new(
-            KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
-        ))
+        match mode {
+            Mode::Encrypt => {
+                let kms: Arc<dyn Kms> = self.store.get(Need::Existing)?;
+                Ok(Box::new(
+                    KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
+                ))
+            }
+            Mode::Decrypt => Ok(self.deferred(Recipe::Strict(ids))),
+        }
     }
 
-    fn discovery(
-        &mut self,
-        accounts: Vec<String>,
-        partition: Option<String>,
-    ) -> Result<Box<dyn Keyring>, CliError> {
-        let kms: Arc<dyn Kms> = self.core()?;
+    /// A discovery keyring (decrypt only), deferred until a message needs it.
+    fn discovery(&mut self, accounts: Vec<String>, partition: Option<String>) -> Box<dyn Keyring> {
         let filter = (!accounts.is_empty()).then(|| DiscoveryFilter {
             partition: partition.unwrap_or_else(|| "aws".into()),
             account_ids: accounts,
         });
-        Ok(Box::new(
-            KmsKeyring::discovery(kms, filter).map_err(|e| CliError::from_lib("-w discovery", e))?,
-        ))
+        self.deferred(Recipe::Discovery(filter))
+    }
+
+    fn deferred(&self, recipe: Recipe) -> Box<dyn Keyring> {
+        Box::new(Deferred {
+            store: self.store.clone(),
+            recipe,
+            built: OnceLock::new(),
+            failure: self.deferred_failure.clone(),
+        })
+    }
+}
+
+/// See [`KeyService::explainer`].
+pub struct Explainer(Arc<OnceLock<CliError>>);
+
+impl Explainer {
+    /// `e`, or the deferred keyring's own failure when `e` reports it.
+    pub fn explain(&self, e: CliError) -> CliError {
+        match self.0.get() {
+            Some(f) if e.message.contains(&f.message) => f.clone(),
+            _ => e,
+        }
+    }
+}
+
+/// How a deferred keyring is built.
+enum Recipe {
+    /// A strict keyring of these key ids (any form).
+    Strict(Vec<String>),
+    /// A discovery keyring, with or without a filter.
+    Discovery(Option<DiscoveryFilter>),
+}
+
+/// A KMS-core keyring of decrypt, built when a message first needs it: the
+/// key store is opened only once a header with an encrypted data key has
+/// arrived, so `envelope encrypt | envelope decrypt` works with a store that
+/// the encrypting side creates meanwhile (it does so before it writes the
+/// header), and a message opened by another keyring never touches the store.
+struct Deferred {
+    store: Arc<Store>,
+    recipe: Recipe,
+    built: OnceLock<Result<Box<dyn Keyring>, CliError>>,
+    failure: Arc<OnceLock<CliError>>,
+}
+
+impl Deferred {
+    fn build(&self) -> Result<Box<dyn Keyring>, CliError> {
+        let core = self.store.get(Need::Existing)?;
+        match &self.recipe {
+            Recipe::Strict(ids) => {
+                // The message names its key by ARN and matching is exact.
+                let arns = ids
+                    .iter()
+                    .map(|id| {
+                        core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
+                            .map(|r| r.key_metadata.arn)
+                            .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let kms: Arc<dyn Kms> = core;
+                Ok(Box::new(
+                    KmsKeyring::strict(kms, arns).map_err(|e| CliError::from_lib("-w key", e))?,
+                ))
+            }
+            Recipe::Discovery(filter) => {
+                let kms: Arc<dyn Kms> = core;
+                Ok(Box::new(
+                    KmsKeyring::discovery(kms, filter.clone())
+                        .map_err(|e| CliError::from_lib("-w discovery", e))?,
+                ))
+            }
+        }
+    }
+}
+
+impl Keyring for Deferred {
+    fn on_encrypt(&self, _materials: &mut EncryptionMaterials) -> envelope::Result<()> {
+        Err(envelope::Error::Unreachable("a deferred keyring only decrypts"))
+    }
+
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> envelope::Result<()> {
+        if materials.plaintext_data_key.is_some() {
+            return Ok(());
+        }
+        match self.built.get_or_init(|| self.build()) {
+            Ok(k) => k.on_decrypt(materials, edks),
+            Err(e) => {
+                let _ = self.failure.set(e.clone());
+                // A stand-in of the key-service kind; the CLI reports `e` itself.
+                Err(envelope::Error::Kms(KmsError::new(
+                    KmsErrorKind::NotFoundException,
+                    e.message.clone(),
+                )))
+            }
+        }
     }
 }
 
@@ -213,7 +311,7 @@ fn keyring_from_group(
                 return Err(CliError::usage("-w discovery=true takes no key="));
             }
             let partition = map.remove("discovery-partition");
-            service.discovery(accounts, partition)?
+            service.discovery(accounts, partition)
         }
         "" | "aws-kms" | "kms" => {
             if keys.is_empty() {
@@ -288,7 +386,7 @@ pub fn keyring_from_args(
                 let arn = service.default_key()?;
                 service.strict(mode, vec![arn])
             }
-            Mode::Decrypt => service.discovery(Vec::new(), None),
+            Mode::Decrypt => Ok(service.discovery(Vec::new(), None)),
         },
         1 => Ok(rings.remove(0)),
         _ => {

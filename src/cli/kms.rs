@@ -19,10 +19,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use envelope::kms::{self, EncryptionContext, Kms, KmsConfig, KmsCore, KmsError};
+use envelope::kms::{self, EncryptionContext, Kms, KmsCore, KmsError};
 use envelope::Secret;
 
 use super::error::CliError;
+use super::store::{self, Need, Refused};
 
 /// A key id in any form the operation accepts.
 #[derive(Args, Debug)]
@@ -230,6 +231,8 @@ enum Failure {
     Kms(KmsError),
     /// Reading an input file or writing the output failed.
     Io(String),
+    /// The key store did not open.
+    Store(Refused),
 }
 
 impl From<KmsError> for Failure {
@@ -485,23 +488,17 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> Result<(), Failure> {
+    // Only CreateKey makes a key, so only it may make a store; every other
+    // operation needs keys that a new store could not have.
+    let need = match op {
+        KmsCommand::CreateKey { .. } => Need::MayCreate,
+        _ => Need::Existing,
+    };
     let call = prepare(op)?;
-    let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
-    if core.created() && !quiet {
-        to_stderr(format_args!(
-            "envelope: created a new key store in {}",
-            core.keystore().display()
-        ));
-    }
+    let core = store::open(keystore, need).map_err(Failure::Store)?;
     if verbose {
-        let id = core.identity();
-        to_stderr(format_args!(
-            "envelope: key store {}: region {}, account {}",
-            core.keystore().display(),
-            id.region,
-            id.account_id
-        ));
+        to_stderr(format_args!("envelope: {}", store::describe(&core)));
     }
     if let Some(text) = call(&core)? {
         let mut out = std::io::stdout().lock();
@@ -526,10 +523,10 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
         use super::serve;
         let r = match op {
             KmsCommand::Serve(a) => serve::serve(a, keystore, quiet, verbose),
-            KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore, quiet),
-            KmsCommand::ListAccessKeys => serve::list_access_keys(keystore, quiet),
-            KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore, quiet),
-            op => return run_operation(op, keystore, quiet, verbose),
+            KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore),
+            KmsCommand::ListAccessKeys => serve::list_access_keys(keystore),
+            KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore),
+            op => return run_operation(op, keystore, verbose),
         };
         match r {
             Ok(()) => ExitCode::SUCCESS,
@@ -537,13 +534,17 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
         }
     }
     #[cfg(not(feature = "server"))]
-    run_operation(op, keystore, quiet, verbose)
+    {
+        let _ = quiet;
+        run_operation(op, keystore, verbose)
+    }
 }
 
-fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> ExitCode {
-    match execute(op, keystore, quiet, verbose) {
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> ExitCode {
+    match execute(op, keystore, verbose) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => CliError::io_message(m).exit(),
         Err(Failure::Kms(e)) => CliError::from_kms(e).exit(),
+        Err(Failure::Store(r)) => r.into_cli(CliError::from_kms).exit(),
     }
 }

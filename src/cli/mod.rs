@@ -16,6 +16,7 @@ mod pipes;
 mod plan;
 #[cfg(feature = "server")]
 mod serve;
+mod store;
 mod ui;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use error::EXIT_CODES_HELP;
 #[command(name = "envelope", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Key-store directory of the embedded KMS core (else $ENVELOPE_HOME, else the user data directory).
+    /// Created only by runs that make a key (encrypt with the default key, kms create-key, kms serve).
     #[arg(long, global = true, value_name = "DIR")]
     keystore: Option<PathBuf>,
 

@@ -22,9 +22,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::config::{Identity, KmsConfig};
+use super::creation::{self, Found};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{parse_key_ref, KeyRef};
 use super::rootkey::{self, Binding, RootKey};
@@ -86,21 +87,57 @@ fn enable_wal(conn: &Connection) -> Result<(), KmsError> {
 }
 
 impl KmsCore {
-    /// Opens the key store of `config`, creating the directory (0700), the
-    /// database (0600) and the root key on first use. The store's region and
-    /// account are fixed then ([`KmsCore::identity`]).
+    /// Opens the key store of `config`, creating it on first use: the
+    /// directory (0700), the database (0600) and the root key, published
+    /// whole (module `creation`), so a concurrent process never sees half a
+    /// store. The store's region and account are fixed then
+    /// ([`KmsCore::identity`]).
     ///
     /// AccessDeniedException if the root key file or passphrase does not
-    /// match the store, or if the store's directory or files give group or
-    /// others access (unless `config.allow_insecure_permissions`);
-    /// ValidationException if `config` asks for another region or account
-    /// than the store has; KMSInternalException if the store cannot be read.
+    /// match the store, if the store is half there (`root.key` without
+    /// `kms.db`, or a key-file store without `root.key`: never replaced), or
+    /// if the store's directory or files give group or others access (unless
+    /// `config.allow_insecure_permissions`); ValidationException if `config`
+    /// asks for another region or account than the store has;
+    /// KMSInternalException if the store cannot be read.
     pub fn open(config: KmsConfig) -> Result<KmsCore, KmsError> {
+        Self::open_with(config, true)
+    }
+
+    /// Opens an existing key store, as [`KmsCore::open`] does, but never
+    /// creates one: NotFoundException (`no key store at DIR`) when there is
+    /// none, for operations that only read keys, which a new store could not
+    /// have anyway.
+    pub fn open_existing(config: KmsConfig) -> Result<KmsCore, KmsError> {
+        Self::open_with(config, false)
+    }
+
+    fn open_with(config: KmsConfig, may_create: bool) -> Result<KmsCore, KmsError> {
         config.validate()?;
         let dir = config.keystore.clone();
+        let root = match creation::look(&dir)? {
+            Found::Complete => None,
+            Found::KeyFileOnly => return Err(creation::key_file_only(&dir)),
+            Found::Missing if !may_create => {
+                return Err(KmsError::not_found(format!("no key store at {}", dir.display())))
+            }
+            Found::Missing => match creation::create(&config)? {
+                Some(root) => Some(root),
+                // Another process published its store first: that one is used.
+                None if creation::look(&dir)? == Found::Complete => None,
+                None => return Err(creation::key_file_only(&dir)),
+            },
+        };
+        Self::open_complete(config, root)
+    }
+
+    /// Opens a complete store; `root` is the root key when this process has
+    /// just created it (`None`: unlock it).
+    fn open_complete(config: KmsConfig, root: Option<RootKey>) -> Result<KmsCore, KmsError> {
+        let dir = config.keystore.clone();
         let allow = config.allow_insecure_permissions;
-        files::private_dir(&dir, allow)?;
         let db_path = dir.join(DB_FILE);
+        files::check_private(&dir, allow)?;
         for name in [
             DB_FILE.to_owned(),
             format!("{DB_FILE}-wal"),
@@ -109,13 +146,20 @@ impl KmsCore {
         ] {
             files::check_private(&dir.join(name), allow)?;
         }
-        files::private_file(&db_path).map_err(|e| io_err("create the key store", &db_path, e))?;
-        let mut conn = Connection::open(&db_path).map_err(db)?;
+        // Without SQLITE_OPEN_CREATE: a database deleted since it was found
+        // is reported, not silently made again, empty.
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&db_path, flags).map_err(db)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         enable_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
         shred::secure_delete(&conn)?;
-        let (root, created) = rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?;
+        let created = root.is_some();
+        let root = match root {
+            Some(r) => r,
+            None => rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?,
+        };
         migrate::migrate(&mut conn, &root)?;
         let identity = identity::resolve(&mut conn, &config)?;
         for suffix in ["-wal", "-shm"] {

@@ -33,9 +33,10 @@ fn read(conn: &Connection) -> Result<Option<(String, String)>, KmsError> {
     Ok(text(META_REGION)?.zip(text(META_ACCOUNT)?))
 }
 
-/// Stores the configured (or default) identity in a store that has none;
-/// another process may have done so meanwhile, and then its values stand.
-fn adopt(conn: &mut Connection, config: &KmsConfig) -> Result<(String, String), KmsError> {
+/// Stores the configured (or default) identity in a store that has none (a
+/// new store, or one made before identities were stored); another process
+/// may have done so meanwhile, and then its values stand.
+pub(crate) fn adopt(conn: &mut Connection, config: &KmsConfig) -> Result<(String, String), KmsError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;

@@ -28,6 +28,7 @@ mod b64;
 mod blob;
 mod config;
 mod core;
+mod creation;
 mod error;
 mod files;
 mod identity;
