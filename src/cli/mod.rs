@@ -131,7 +131,8 @@ struct CommonArgs {
           value_parser = ["forbid-encrypt-allow-decrypt", "require-encrypt-allow-decrypt", "require-encrypt-require-decrypt"])]
     commitment_policy: String,
 
-    /// Refuse messages with more encrypted data keys than this.
+    /// Decrypt: refuse messages with more encrypted data keys than this (exit 1). Encrypt: refuse
+    /// to write more (a usage error, exit 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_encrypted_data_keys: Option<u16>,
 

@@ -20,6 +20,7 @@ mod cli_interrupt;
 mod cli_keystore;
 mod cli_pipes;
 mod cli_readme;
+mod cli_usage;
 mod crash_safety;
 mod entropy;
 mod key_hygiene;
