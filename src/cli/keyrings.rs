@@ -147,11 +147,7 @@ impl<'a> KeyService<'a> {
     }
 
     /// A discovery keyring (decrypt only), deferred until a message needs it.
-    fn discovery(&mut self, accounts: Vec<String>, partition: Option<String>) -> Box<dyn Keyring> {
-        let filter = (!accounts.is_empty()).then(|| DiscoveryFilter {
-            partition: partition.unwrap_or_else(|| "aws".into()),
-            account_ids: accounts,
-        });
+    fn discovery(&mut self, filter: Option<DiscoveryFilter>) -> Box<dyn Keyring> {
         self.deferred(Recipe::Discovery(filter))
     }
 
@@ -299,8 +295,15 @@ fn keyring_from_group(
     } = parse_group(words)?;
     let provider = map.remove("provider").unwrap_or_default();
     let lib = |e| CliError::from_lib("-w", e);
+    let partition = map.remove("discovery-partition");
+    let discovery = is_discovery(&map);
+    if !discovery && (partition.is_some() || !accounts.is_empty()) {
+        return Err(CliError::usage(
+            "-w discovery-partition= and discovery-account= filter a discovery=true key; add discovery=true",
+        ));
+    }
     let keyring: Box<dyn Keyring> = match provider.as_str() {
-        _ if map.get("discovery").is_some_and(|d| d == "true") => {
+        _ if discovery => {
             map.remove("discovery");
             if mode == Mode::Encrypt {
                 return Err(CliError::usage(
@@ -310,8 +313,7 @@ fn keyring_from_group(
             if !keys.is_empty() {
                 return Err(CliError::usage("-w discovery=true takes no key="));
             }
-            let partition = map.remove("discovery-partition");
-            service.discovery(accounts, partition)
+            service.discovery(discovery_filter(accounts, partition)?)
         }
         "" | "aws-kms" | "kms" => {
             if keys.is_empty() {
@@ -364,6 +366,62 @@ fn keyring_from_group(
     Ok(keyring)
 }
 
+fn is_discovery(options: &BTreeMap<String, String>) -> bool {
+    options.get("discovery").is_some_and(|d| d == "true")
+}
+
+/// The filter of a discovery key: both halves or neither, as in
+/// aws-encryption-cli (a partition alone would filter nothing; accounts
+/// alone leave the partition to a guess).
+fn discovery_filter(
+    accounts: Vec<String>,
+    partition: Option<String>,
+) -> Result<Option<DiscoveryFilter>, CliError> {
+    match (accounts.is_empty(), partition) {
+        (true, None) => Ok(None),
+        (false, Some(partition)) => Ok(Some(DiscoveryFilter {
+            partition,
+            account_ids: accounts,
+        })),
+        (true, Some(_)) => Err(CliError::usage(
+            "-w discovery-partition= needs discovery-account= (the accounts whose keys may decrypt)",
+        )),
+        (false, None) => Err(CliError::usage(
+            "-w discovery-account= needs discovery-partition= (aws, aws-cn, aws-us-gov, ...)",
+        )),
+    }
+}
+
+/// Refuses `-w discovery=true` beside KMS keys named with `-k` or `-w key=`:
+/// discovery accepts every KMS-core key, so the named keys would restrict
+/// nothing, which is what a user naming them means.
+fn refuse_discovery_mix(groups: &[Vec<String>], key_ids: &[String]) -> Result<(), CliError> {
+    let mut discovery = false;
+    let mut named = !key_ids.is_empty();
+    for g in groups
+        .iter()
+        .map(|w| parse_group(w))
+        .collect::<Result<Vec<_>, _>>()?
+    {
+        let kms = matches!(
+            g.options.get("provider").map(String::as_str),
+            None | Some("aws-kms" | "kms")
+        );
+        if is_discovery(&g.options) {
+            discovery = true;
+        } else if kms && !g.keys.is_empty() {
+            named = true;
+        }
+    }
+    if discovery && named {
+        return Err(CliError::usage(
+            "-w discovery=true accepts any KMS-core key, so it cannot go with KMS keys named by -k or -w key=: \
+             give one or the other",
+        ));
+    }
+    Ok(())
+}
+
 /// The keyring for all `-w` groups and `-k` ids: one keyring, or a
 /// multi-keyring whose first member generates the data key. With none,
 /// encrypt uses the default KMS-core key and decrypt uses discovery.
@@ -373,6 +431,9 @@ pub fn keyring_from_args(
     mode: Mode,
     service: &mut KeyService<'_>,
 ) -> Result<Box<dyn Keyring>, CliError> {
+    if mode == Mode::Decrypt {
+        refuse_discovery_mix(groups, key_ids)?;
+    }
     let mut rings = groups
         .iter()
         .map(|g| keyring_from_group(g, mode, service))
@@ -386,7 +447,7 @@ pub fn keyring_from_args(
                 let arn = service.default_key()?;
                 service.strict(mode, vec![arn])
             }
-            Mode::Decrypt => Ok(service.discovery(Vec::new(), None)),
+            Mode::Decrypt => Ok(service.discovery(None)),
         },
         1 => Ok(rings.remove(0)),
         _ => {

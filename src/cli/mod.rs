@@ -101,7 +101,8 @@ struct CommonArgs {
     metadata_output: Option<PathBuf>,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
-    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-account=ID] (decrypt) |
+    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-partition=aws discovery-account=ID...]
+    /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
     /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512 |
     /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
