@@ -73,7 +73,9 @@ fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
-        return Err(CliError::usage(format!("-c {k}: encrypt needs key=value pairs")));
+        return Err(CliError::usage(format!(
+            "-c: key '{k}' has no value: encrypt needs key=value pairs"
+        )));
     }
     let suite = match &a.algorithm {
         Some(s) => Some(

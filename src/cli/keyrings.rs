@@ -359,9 +359,13 @@ fn keyring_from_group(
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };
     if let Some(k) = map.keys().next() {
-        return Err(CliError::usage(format!(
-            "-w provider={provider}: unknown option '{k}'"
-        )));
+        // Named as typed, with the kind of key it was given to.
+        let kind = match provider.as_str() {
+            _ if discovery => "a discovery=true key".to_owned(),
+            "" => "a KMS-core key (key=ID)".to_owned(),
+            p => format!("provider={p}"),
+        };
+        return Err(CliError::usage(format!("-w {k}=: unknown option for {kind}")));
     }
     Ok(keyring)
 }

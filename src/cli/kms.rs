@@ -3,7 +3,7 @@
 //! Named and shaped like the AWS CLI: kebab-case operations, options named
 //! after the request fields, blob arguments as `fileb://PATH` or base64 text,
 //! the JSON response on stdout (blobs base64; nothing for operations without
-//! output), and errors as `ErrorName: message` on stderr. Exit codes come from
+//! output), and errors as `envelope: ErrorName: message` on stderr. Exit codes come from
 //! the CLI's one table ([`super::error::exit_code`]): 1 for
 //! InvalidCiphertextException/IncorrectKeyException, 2 for
 //! ValidationException and usage errors, 3 for I/O errors, 4 for other

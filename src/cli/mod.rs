@@ -177,10 +177,13 @@ struct DecryptArgs {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        Err(e) => return clap_exit(e),
     };
     if let Some((_, sub)) = matches.subcommand() {
         let groups = wrapping_key_groups(sub);
@@ -212,6 +215,16 @@ pub fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.exit(),
+    }
+}
+
+/// Help and version go out as clap writes them; errors become one
+/// `envelope: ` line (exit code 2).
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    match e.kind() {
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => error::CliError::from_clap(&e).exit(),
     }
 }
 

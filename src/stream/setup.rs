@@ -228,7 +228,7 @@ pub(crate) fn prepare_decrypt(
             Some(stored) if stored == v => {}
             Some(_) => {
                 return Err(Error::EncryptionContext(format!(
-                    "the message's value for '{k}' does not match the expected value"
+                    "the message's value for key '{k}' does not match the expected value"
                 )))
             }
             None => {
@@ -251,11 +251,11 @@ pub(crate) fn prepare_decrypt(
         if required.is_empty() || e.kind() != crate::error::ErrorKind::Integrity {
             return e;
         }
-        let keys: Vec<&str> = required.keys().map(String::as_str).collect();
+        let keys: Vec<String> = required.keys().map(|k| format!("'{k}'")).collect();
+        let (noun, pronoun) = if keys.len() == 1 { ("key", "it") } else { ("keys", "them") };
         Error::EncryptionContext(format!(
-            "the message has no pair for {} and does not authenticate {} as required context ({e})",
-            keys.join(", "),
-            if keys.len() == 1 { "it" } else { "them" }
+            "the message has no pair for {noun} {} and does not authenticate {pronoun} as required context ({e})",
+            keys.join(", ")
         ))
     })?;
     let hasher = match (suite.signature, &public_point) {

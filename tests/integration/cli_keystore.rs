@@ -26,11 +26,12 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Stderr must be exactly one line.
+/// Stderr must be exactly one `envelope: ` line.
 #[track_caller]
 fn one_line(out: &Output) -> String {
     let err = stderr(out);
     assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("envelope: "), "{err}");
     err
 }
 
@@ -63,8 +64,7 @@ fn the_identity_is_fixed_when_the_store_is_created() {
         ] {
             let out = run_with(&env, &[(var, value)], args);
             assert_eq!(out.status.code(), Some(2), "{var} {args:?}: {}", stderr(&out));
-            let err = stderr(&out);
-            assert_eq!(err.lines().count(), 1, "{err}");
+            let err = one_line(&out);
             for want in [var, value, "eu-west-1", "444455556666"] {
                 assert!(err.contains(want), "{want} missing: {err}");
             }

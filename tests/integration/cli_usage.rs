@@ -115,3 +115,124 @@ fn discovery_filters_need_both_halves_and_do_not_mix_with_named_keys() {
     ];
     env.fails(&decrypt(&other), 1);
 }
+
+/// Every error is one `envelope: ` line.
+#[track_caller]
+fn one_error_line(err: &str) {
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("envelope: "), "{err}");
+}
+
+#[test]
+fn every_error_is_one_envelope_line() {
+    let env = Env::new();
+    env.write("p", b"p");
+    // clap's blocks fold into one line that keeps the detail and the tip.
+    let err = env.fails(&["encrypt", "-o", "out", "x"], 2);
+    one_error_line(&err);
+    assert!(err.contains("unexpected argument 'x' found"), "{err}");
+    assert!(err.contains("envelope encrypt --help"), "{err}");
+    let err = env.fails(&["encrypt", "--forse"], 2);
+    one_error_line(&err);
+    assert!(err.contains("tip: a similar argument exists: '--force'"), "{err}");
+    for args in [
+        &["encrypt", "--threads", "0"][..],
+        &["decrypt", "--no-such-flag"][..],
+        &["frobnicate"][..],
+        &["kms", "describe-key"][..],
+    ] {
+        one_error_line(&env.fails(args, 2));
+    }
+    // The kms operations too, with AWS's error name after the prefix.
+    env.ok(&["-q", "kms", "create-key"]);
+    let err = env.fails(&["kms", "describe-key", "--key-id", "alias/nope"], 4);
+    one_error_line(&err);
+    assert!(err.starts_with("envelope: NotFoundException: "), "{err}");
+    let err = env.fails(
+        &["kms", "encrypt", "--key-id", "alias/nope", "--plaintext", "!!"],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.starts_with("envelope: ValidationException: "), "{err}");
+    // A -w option the group's key does not take is named as typed.
+    let err = env.fails(
+        &[
+            "encrypt",
+            "-i",
+            "p",
+            "-o",
+            "x",
+            "-w",
+            "key=alias/envelope-default",
+            "region=us-west-2",
+        ],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.contains("-w region=: unknown option"), "{err}");
+    assert!(!err.contains("provider="), "{err}");
+    let err = env.fails(
+        &with(
+            &["encrypt", "-i", "p", "-o", "x"],
+            &[&aes_key(&env)[..], &["colour=red"]].concat(),
+        ),
+        2,
+    );
+    assert!(
+        err.contains("-w colour=: unknown option for provider=raw-aes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn context_errors_quote_keys_the_same_way() {
+    let env = Env::new();
+    env.write("p", b"p");
+    env.ok(&[
+        "-q", "encrypt", "-i", "p", "-o", "p.enc", "-c", "owner=me", "-c", "team=a",
+    ]);
+    for (args, key, code) in [
+        (&["encrypt", "-i", "p", "-o", "x", "-c", "bare"][..], "bare", 2),
+        (
+            &["encrypt", "-i", "p", "-o", "x", "-c", "a=1", "-c", "a=2"][..],
+            "a",
+            2,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "owner=you"][..],
+            "owner",
+            1,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "absent"][..],
+            "absent",
+            1,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "stage=prod"][..],
+            "stage",
+            1,
+        ),
+    ] {
+        let err = env.fails(args, code);
+        one_error_line(&err);
+        assert!(err.contains(&format!("key '{key}'")), "{args:?}: {err}");
+    }
+    let err = env.fails(
+        &[
+            "kms",
+            "encrypt",
+            "--key-id",
+            "alias/envelope-default",
+            "--plaintext",
+            "eA==",
+            "--encryption-context",
+            "a=1",
+            "--encryption-context",
+            "a=2",
+        ],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.contains("key 'a'"), "{err}");
+}
