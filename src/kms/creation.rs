@@ -151,15 +151,25 @@ pub(crate) fn create(config: &KmsConfig) -> Result<Option<RootKey>, KmsError> {
 }
 
 /// Builds the database and root key of a new store in `staging`. The
-/// database stays in rollback-journal mode until it is published and opened
-/// (then it is switched to WAL), so it is one file to link.
+/// database is switched to WAL mode here, where a kill mid-switch leaves its
+/// rollback journal in a directory nobody opens, and closed, which
+/// checkpoints and removes the WAL: one file to link, needing no recovery.
 fn build(staging: &Path, config: &KmsConfig) -> Result<RootKey, KmsError> {
     let path: PathBuf = staging.join(DB_FILE);
     files::private_file(&path).map_err(|e| io_err("create the key store", &path, e))?;
     let mut conn = Connection::open(&path).map_err(db)?;
     let root = rootkey::create(&mut conn, staging, config.passphrase.as_deref().map(|p| &p[..]))?;
     identity::adopt(&mut conn, config)?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .map_err(db)?;
     conn.close().map_err(|(_, e)| db(e))?;
+    let wal = staging.join(format!("{DB_FILE}-wal"));
+    if exists(&wal)? {
+        return Err(KmsError::internal(format!(
+            "the new key store's database was not checkpointed ({} remains)",
+            wal.display()
+        )));
+    }
     Ok(root)
 }
 

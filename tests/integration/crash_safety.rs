@@ -459,8 +459,9 @@ fn check_store(store: &Path, known: &mut Known) {
 
 /// Checks the store holds only its own files. After a killed creation there
 /// may also be the staging directory of a store that was never published
-/// (`.creating-*`), and SQLite's rollback journal (used until the database is
-/// switched to WAL mode; SQLite replays it on the next open).
+/// (`.creating-*`, holding the database's rollback journal if the kill came
+/// while it was switched to WAL mode), and, beside the stores of earlier
+/// versions, SQLite's rollback journal (SQLite replays it on the next open).
 fn only_store_files(store: &Path) {
     for e in fs::read_dir(store).unwrap() {
         let f = e.unwrap().file_name().to_string_lossy().into_owned();
