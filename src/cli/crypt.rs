@@ -73,7 +73,9 @@ fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
-        return Err(CliError::usage(format!("-c {k}: encrypt needs key=value pairs")));
+        return Err(CliError::usage(format!(
+            "-c: key '{k}' has no value: encrypt needs key=value pairs"
+        )));
     }
     let suite = match &a.algorithm {
         Some(s) => Some(
@@ -103,7 +105,7 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
     };
     let threads = threads(&a.common);
-    run(
+    let r = run(
         &plan,
         &a.common,
         Mode::Encrypt,
@@ -112,7 +114,16 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         &|input, name, out, progress| {
             encrypt_one(keyring.as_ref(), &opts, threads, input, name, out, progress)
         },
-    )
+    );
+    store_detail(service, ui);
+    r
+}
+
+/// The `-v` line naming the key store and its region and account, if the run used it.
+fn store_detail(service: &KeyService<'_>, ui: &Ui) {
+    if let Some(line) = service.store_detail() {
+        ui.detail(1, line);
+    }
 }
 
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
@@ -138,7 +149,8 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         buffer: a.buffer,
         threads: threads(&a.common),
     };
-    run(
+    let explainer = service.explainer();
+    let r = run(
         &plan,
         &a.common,
         Mode::Decrypt,
@@ -146,8 +158,11 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         &mut meta,
         &|input, name, out, progress| {
             decrypt_one(keyring.as_ref(), &opts, &check, input, name, out, progress)
+                .map_err(|e| explainer.explain(e))
         },
-    )
+    );
+    store_detail(service, ui);
+    r
 }
 
 /// The per-file work of encrypt or decrypt: reads one input (named as given)

@@ -48,24 +48,17 @@ Exit codes:
   4  key-service error (key not found, disabled, pending deletion, access)
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); temporary output files are removed";
 
-/// A failure to report: one line on stderr and an exit code.
-#[derive(Debug)]
+/// A failure to report: one line on stderr, `envelope: <message>`, and an exit code.
+#[derive(Debug, Clone)]
 pub struct CliError {
     pub code: u8,
     pub message: String,
-    /// Whether the line starts with `envelope: ` (the `kms` operations print
-    /// AWS's `ErrorName: message` as the AWS CLI does).
-    prefixed: bool,
 }
 
 impl CliError {
     /// A failure with an exit code from the table above.
     pub fn with_code(code: u8, message: String) -> Self {
-        CliError {
-            code,
-            message,
-            prefixed: true,
-        }
+        CliError { code, message }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -86,13 +79,17 @@ impl CliError {
         CliError::with_code(exit_code(e.kind()), format!("{context}: {e}"))
     }
 
-    /// A KMS error from a `kms` operation, printed as `ErrorName: message`.
+    /// A KMS error from a `kms` operation: `ErrorName: message`, as the AWS
+    /// CLI names it, after the prefix every error line has.
     pub fn from_kms(e: KmsError) -> Self {
-        CliError {
-            code: exit_code(ErrorKind::from(&e)),
-            message: e.to_string(),
-            prefixed: false,
-        }
+        CliError::with_code(exit_code(ErrorKind::from(&e)), e.to_string())
+    }
+
+    /// A command-line parse error of clap, whose report is a block of lines
+    /// (the error, a tip, the usage, a pointer to `--help`), folded into one
+    /// line that keeps the error and its tips and names the `--help` to read.
+    pub fn from_clap(e: &clap::Error) -> Self {
+        CliError::usage(fold_clap(&e.render().to_string()))
     }
 
     /// The reader of the output went away (a broken pipe): not a failure,
@@ -108,16 +105,69 @@ impl CliError {
     pub fn exit(self) -> ExitCode {
         if !self.is_reader_gone() {
             // A stderr that cannot be written is ignored: the exit code still tells.
-            let prefix = if self.prefixed { "envelope: " } else { "" };
-            let _ = writeln!(std::io::stderr(), "{prefix}{}", self.message);
+            let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
         }
         ExitCode::from(self.code)
     }
 }
 
+/// Folds clap's rendered error: `error: WHAT`, then indented `tip: ...`
+/// lines, `Usage: envelope CMD ...` and `For more information, try
+/// '--help'.` become `WHAT; tip: ...; try 'envelope CMD --help'`.
+fn fold_clap(rendered: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut command = "envelope".to_owned();
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(usage) = line.strip_prefix("Usage: ") {
+            // The command path: the words before the first option or operand.
+            let words: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect();
+            if !words.is_empty() {
+                command = words.join(" ");
+            }
+        } else if !line.starts_with("For more information") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line).to_owned());
+        }
+    }
+    parts.push(format!("try '{command} --help'"));
+    // A line ending in ':' introduces the next ("not provided: --key-id").
+    parts.iter().fold(String::new(), |mut line, part| {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+        line
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clap_blocks_fold_into_one_line() {
+        let block = "error: unexpected argument 'x' found\n\n  tip: to pass 'x' as a value, use '-- x'\n\n\
+                     Usage: envelope encrypt [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            fold_clap(block),
+            "unexpected argument 'x' found; tip: to pass 'x' as a value, use '-- x'; \
+             try 'envelope encrypt --help'"
+        );
+        assert_eq!(
+            fold_clap("error: invalid value\n\nFor more information, try '--help'.\n"),
+            "invalid value; try 'envelope --help'"
+        );
+        assert_eq!(
+            fold_clap(
+                "error: the following required arguments were not provided:\n  --key-id <KEY_ID>\n\n\
+                 Usage: envelope kms describe-key --key-id <KEY_ID>\n"
+            ),
+            "the following required arguments were not provided: --key-id <KEY_ID>; \
+             try 'envelope kms describe-key --help'"
+        );
+    }
 
     #[test]
     fn internal_errors_do_not_exit_as_tampering() {

@@ -10,20 +10,22 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
+use envelope::format::EncryptedDataKey;
 use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
-use envelope::keyring::Keyring;
-use envelope::kms::{DescribeKeyRequest, Kms, KmsConfig, KmsCore, DEFAULT_KEY_ALIAS};
+use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
+use envelope::kms::{DescribeKeyRequest, Kms, KmsCore, KmsError, KmsErrorKind, DEFAULT_KEY_ALIAS};
 use envelope::Secret;
 use zeroize::Zeroizing;
 
 use super::error::CliError;
+use super::store::{self, Need};
 use super::ui::Ui;
 
 /// One `-w` group: its single-valued options, and the repeatable `key` and
@@ -62,42 +64,62 @@ pub enum Mode {
     Decrypt,
 }
 
-/// Opens the KMS core on first need, so runs with raw keys never touch the key store.
+/// The key store, opened at most once per run, on first need, so that runs
+/// with raw keys never touch it. Shared with decrypt's deferred keyrings.
+struct Store {
+    keystore: Option<PathBuf>,
+    opened: OnceLock<Result<Arc<KmsCore>, CliError>>,
+}
+
+impl Store {
+    fn get(&self, need: Need) -> Result<Arc<KmsCore>, CliError> {
+        self.opened
+            .get_or_init(|| {
+                store::open(self.keystore.as_deref(), need)
+                    .map(Arc::new)
+                    .map_err(|r| r.into_cli(|e| CliError::from_lib("key store", e.into())))
+            })
+            .clone()
+    }
+}
+
+/// Opens the KMS core on first need (see [`Store`]), and builds its keyrings.
 pub struct KeyService<'a> {
-    keystore: Option<&'a Path>,
     ui: &'a Ui,
-    core: Option<Arc<KmsCore>>,
+    store: Arc<Store>,
+    /// The first failure of a deferred keyring, to be reported as it is.
+    deferred_failure: Arc<OnceLock<CliError>>,
 }
 
 impl<'a> KeyService<'a> {
     pub fn new(keystore: Option<&'a Path>, ui: &'a Ui) -> Self {
         KeyService {
-            keystore,
             ui,
-            core: None,
+            store: Arc::new(Store {
+                keystore: keystore.map(Path::to_path_buf),
+                opened: OnceLock::new(),
+            }),
+            deferred_failure: Arc::new(OnceLock::new()),
         }
     }
 
-    fn core(&mut self) -> Result<Arc<KmsCore>, CliError> {
-        if let Some(c) = &self.core {
-            return Ok(c.clone());
+    /// The `-v` line about the key store, if this run opened it.
+    pub fn store_detail(&self) -> Option<String> {
+        match self.store.opened.get() {
+            Some(Ok(core)) => Some(store::describe(core)),
+            _ => None,
         }
-        let kms = |e: envelope::kms::KmsError| CliError::from_lib("key store", e.into());
-        let config = KmsConfig::from_env(self.keystore).map_err(kms)?;
-        let core = Arc::new(KmsCore::open(config).map_err(kms)?);
-        if core.created() {
-            self.ui.note(format!(
-                "created a new key store in {}",
-                core.keystore().display()
-            ));
-        }
-        self.core = Some(core.clone());
-        Ok(core)
     }
 
-    /// The KMS core's default key, created on first use.
+    /// What turns a decrypt error back into the failure of a deferred
+    /// keyring that caused it (the library saw only a stand-in).
+    pub fn explainer(&self) -> Explainer {
+        Explainer(self.deferred_failure.clone())
+    }
+
+    /// The KMS core's default key, created on first use (with the store).
     fn default_key(&mut self) -> Result<String, CliError> {
-        let core = self.core()?;
+        let core = self.store.get(Need::MayCreate)?;
         let (arn, created) = core
             .ensure_alias_key(DEFAULT_KEY_ALIAS)
             .map_err(|e| CliError::from_lib(DEFAULT_KEY_ALIAS, e.into()))?;
@@ -110,40 +132,122 @@ impl<'a> KeyService<'a> {
         Ok(arn)
     }
 
-    /// A strict KMS keyring. On decrypt, ids are resolved to key ARNs first,
-    /// because the message names its key by ARN and matching is exact.
+    /// A strict KMS keyring: on encrypt at once (the store must exist), on
+    /// decrypt deferred until a message needs it.
     fn strict(&mut self, mode: Mode, ids: Vec<String>) -> Result<Box<dyn Keyring>, CliError> {
-        let core = self.core()?;
-        let ids = if mode == Mode::Decrypt {
-            ids.into_iter()
-                .map(|id| {
-                    core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
-                        .map(|r| r.key_metadata.arn)
-                        .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            ids
-        };
-        let kms: Arc<dyn Kms> = core;
-        Ok(Box::new(
-            KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
-        ))
+        match mode {
+            Mode::Encrypt => {
+                let kms: Arc<dyn Kms> = self.store.get(Need::Existing)?;
+                Ok(Box::new(
+                    KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
+                ))
+            }
+            Mode::Decrypt => Ok(self.deferred(Recipe::Strict(ids))),
+        }
     }
 
-    fn discovery(
-        &mut self,
-        accounts: Vec<String>,
-        partition: Option<String>,
-    ) -> Result<Box<dyn Keyring>, CliError> {
-        let kms: Arc<dyn Kms> = self.core()?;
-        let filter = (!accounts.is_empty()).then(|| DiscoveryFilter {
-            partition: partition.unwrap_or_else(|| "aws".into()),
-            account_ids: accounts,
-        });
-        Ok(Box::new(
-            KmsKeyring::discovery(kms, filter).map_err(|e| CliError::from_lib("-w discovery", e))?,
-        ))
+    /// A discovery keyring (decrypt only), deferred until a message needs it.
+    fn discovery(&mut self, filter: Option<DiscoveryFilter>) -> Box<dyn Keyring> {
+        self.deferred(Recipe::Discovery(filter))
+    }
+
+    fn deferred(&self, recipe: Recipe) -> Box<dyn Keyring> {
+        Box::new(Deferred {
+            store: self.store.clone(),
+            recipe,
+            built: OnceLock::new(),
+            failure: self.deferred_failure.clone(),
+        })
+    }
+}
+
+/// See [`KeyService::explainer`].
+pub struct Explainer(Arc<OnceLock<CliError>>);
+
+impl Explainer {
+    /// `e`, or the deferred keyring's own failure when `e` reports it.
+    pub fn explain(&self, e: CliError) -> CliError {
+        match self.0.get() {
+            Some(f) if e.message.contains(&f.message) => f.clone(),
+            _ => e,
+        }
+    }
+}
+
+/// How a deferred keyring is built.
+enum Recipe {
+    /// A strict keyring of these key ids (any form).
+    Strict(Vec<String>),
+    /// A discovery keyring, with or without a filter.
+    Discovery(Option<DiscoveryFilter>),
+}
+
+/// A KMS-core keyring of decrypt, built when a message first needs it: the
+/// key store is opened only once a header with an encrypted data key has
+/// arrived, so `envelope encrypt | envelope decrypt` works with a store that
+/// the encrypting side creates meanwhile (it does so before it writes the
+/// header), and a message opened by another keyring never touches the store.
+struct Deferred {
+    store: Arc<Store>,
+    recipe: Recipe,
+    built: OnceLock<Result<Box<dyn Keyring>, CliError>>,
+    failure: Arc<OnceLock<CliError>>,
+}
+
+impl Deferred {
+    fn build(&self) -> Result<Box<dyn Keyring>, CliError> {
+        let core = self.store.get(Need::Existing)?;
+        match &self.recipe {
+            Recipe::Strict(ids) => {
+                // The message names its key by ARN and matching is exact.
+                let arns = ids
+                    .iter()
+                    .map(|id| {
+                        core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
+                            .map(|r| r.key_metadata.arn)
+                            .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let kms: Arc<dyn Kms> = core;
+                Ok(Box::new(
+                    KmsKeyring::strict(kms, arns).map_err(|e| CliError::from_lib("-w key", e))?,
+                ))
+            }
+            Recipe::Discovery(filter) => {
+                let kms: Arc<dyn Kms> = core;
+                Ok(Box::new(
+                    KmsKeyring::discovery(kms, filter.clone())
+                        .map_err(|e| CliError::from_lib("-w discovery", e))?,
+                ))
+            }
+        }
+    }
+}
+
+impl Keyring for Deferred {
+    fn on_encrypt(&self, _materials: &mut EncryptionMaterials) -> envelope::Result<()> {
+        Err(envelope::Error::Unreachable("a deferred keyring only decrypts"))
+    }
+
+    fn on_decrypt(
+        &self,
+        materials: &mut DecryptionMaterials,
+        edks: &[EncryptedDataKey],
+    ) -> envelope::Result<()> {
+        if materials.plaintext_data_key.is_some() {
+            return Ok(());
+        }
+        match self.built.get_or_init(|| self.build()) {
+            Ok(k) => k.on_decrypt(materials, edks),
+            Err(e) => {
+                let _ = self.failure.set(e.clone());
+                // A stand-in of the key-service kind; the CLI reports `e` itself.
+                Err(envelope::Error::Kms(KmsError::new(
+                    KmsErrorKind::NotFoundException,
+                    e.message.clone(),
+                )))
+            }
+        }
     }
 }
 
@@ -191,8 +295,15 @@ fn keyring_from_group(
     } = parse_group(words)?;
     let provider = map.remove("provider").unwrap_or_default();
     let lib = |e| CliError::from_lib("-w", e);
+    let partition = map.remove("discovery-partition");
+    let discovery = is_discovery(&map);
+    if !discovery && (partition.is_some() || !accounts.is_empty()) {
+        return Err(CliError::usage(
+            "-w discovery-partition= and discovery-account= filter a discovery=true key; add discovery=true",
+        ));
+    }
     let keyring: Box<dyn Keyring> = match provider.as_str() {
-        _ if map.get("discovery").is_some_and(|d| d == "true") => {
+        _ if discovery => {
             map.remove("discovery");
             if mode == Mode::Encrypt {
                 return Err(CliError::usage(
@@ -202,8 +313,7 @@ fn keyring_from_group(
             if !keys.is_empty() {
                 return Err(CliError::usage("-w discovery=true takes no key="));
             }
-            let partition = map.remove("discovery-partition");
-            service.discovery(accounts, partition)?
+            service.discovery(discovery_filter(accounts, partition)?)
         }
         "" | "aws-kms" | "kms" => {
             if keys.is_empty() {
@@ -249,11 +359,71 @@ fn keyring_from_group(
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };
     if let Some(k) = map.keys().next() {
-        return Err(CliError::usage(format!(
-            "-w provider={provider}: unknown option '{k}'"
-        )));
+        // Named as typed, with the kind of key it was given to.
+        let kind = match provider.as_str() {
+            _ if discovery => "a discovery=true key".to_owned(),
+            "" => "a KMS-core key (key=ID)".to_owned(),
+            p => format!("provider={p}"),
+        };
+        return Err(CliError::usage(format!("-w {k}=: unknown option for {kind}")));
     }
     Ok(keyring)
+}
+
+fn is_discovery(options: &BTreeMap<String, String>) -> bool {
+    options.get("discovery").is_some_and(|d| d == "true")
+}
+
+/// The filter of a discovery key: both halves or neither, as in
+/// aws-encryption-cli (a partition alone would filter nothing; accounts
+/// alone leave the partition to a guess).
+fn discovery_filter(
+    accounts: Vec<String>,
+    partition: Option<String>,
+) -> Result<Option<DiscoveryFilter>, CliError> {
+    match (accounts.is_empty(), partition) {
+        (true, None) => Ok(None),
+        (false, Some(partition)) => Ok(Some(DiscoveryFilter {
+            partition,
+            account_ids: accounts,
+        })),
+        (true, Some(_)) => Err(CliError::usage(
+            "-w discovery-partition= needs discovery-account= (the accounts whose keys may decrypt)",
+        )),
+        (false, None) => Err(CliError::usage(
+            "-w discovery-account= needs discovery-partition= (aws, aws-cn, aws-us-gov, ...)",
+        )),
+    }
+}
+
+/// Refuses `-w discovery=true` beside KMS keys named with `-k` or `-w key=`:
+/// discovery accepts every KMS-core key, so the named keys would restrict
+/// nothing, which is what a user naming them means.
+fn refuse_discovery_mix(groups: &[Vec<String>], key_ids: &[String]) -> Result<(), CliError> {
+    let mut discovery = false;
+    let mut named = !key_ids.is_empty();
+    for g in groups
+        .iter()
+        .map(|w| parse_group(w))
+        .collect::<Result<Vec<_>, _>>()?
+    {
+        let kms = matches!(
+            g.options.get("provider").map(String::as_str),
+            None | Some("aws-kms" | "kms")
+        );
+        if is_discovery(&g.options) {
+            discovery = true;
+        } else if kms && !g.keys.is_empty() {
+            named = true;
+        }
+    }
+    if discovery && named {
+        return Err(CliError::usage(
+            "-w discovery=true accepts any KMS-core key, so it cannot go with KMS keys named by -k or -w key=: \
+             give one or the other",
+        ));
+    }
+    Ok(())
 }
 
 /// The keyring for all `-w` groups and `-k` ids: one keyring, or a
@@ -265,6 +435,9 @@ pub fn keyring_from_args(
     mode: Mode,
     service: &mut KeyService<'_>,
 ) -> Result<Box<dyn Keyring>, CliError> {
+    if mode == Mode::Decrypt {
+        refuse_discovery_mix(groups, key_ids)?;
+    }
     let mut rings = groups
         .iter()
         .map(|g| keyring_from_group(g, mode, service))
@@ -278,7 +451,7 @@ pub fn keyring_from_args(
                 let arn = service.default_key()?;
                 service.strict(mode, vec![arn])
             }
-            Mode::Decrypt => service.discovery(Vec::new(), None),
+            Mode::Decrypt => Ok(service.discovery(None)),
         },
         1 => Ok(rings.remove(0)),
         _ => {

@@ -3,7 +3,7 @@
 //! Named and shaped like the AWS CLI: kebab-case operations, options named
 //! after the request fields, blob arguments as `fileb://PATH` or base64 text,
 //! the JSON response on stdout (blobs base64; nothing for operations without
-//! output), and errors as `ErrorName: message` on stderr. Exit codes come from
+//! output), and errors as `envelope: ErrorName: message` on stderr. Exit codes come from
 //! the CLI's one table ([`super::error::exit_code`]): 1 for
 //! InvalidCiphertextException/IncorrectKeyException, 2 for
 //! ValidationException and usage errors, 3 for I/O errors, 4 for other
@@ -19,10 +19,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use envelope::kms::{self, EncryptionContext, Kms, KmsConfig, KmsCore, KmsError};
+use envelope::kms::{self, EncryptionContext, Kms, KmsCore, KmsError};
 use envelope::Secret;
 
 use super::error::CliError;
+use super::store::{self, Need, Refused};
 
 /// A key id in any form the operation accepts.
 #[derive(Args, Debug)]
@@ -230,6 +231,8 @@ enum Failure {
     Kms(KmsError),
     /// Reading an input file or writing the output failed.
     Io(String),
+    /// The key store did not open.
+    Store(Refused),
 }
 
 impl From<KmsError> for Failure {
@@ -238,8 +241,8 @@ impl From<KmsError> for Failure {
     }
 }
 
-/// A call ready to run against the service, returning its JSON (None when empty).
-type Call = Box<dyn FnOnce(&dyn Kms) -> Result<Option<String>, KmsError>>;
+/// A call ready to run against the key store, returning its JSON (None when empty).
+type Call = Box<dyn FnOnce(&KmsCore) -> Result<Option<String>, KmsError>>;
 
 fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError> {
     let v = r?;
@@ -250,6 +253,25 @@ fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError
         )
     })?;
     Ok((text != "{}").then_some(text))
+}
+
+/// A response with a `KeyStore` member beside AWS's: the store's directory,
+/// region and account (fixed when it was created), which the ARN alone
+/// leaves to be picked apart. The server's DescribeKey stays as AWS's.
+fn with_key_store(core: &KmsCore, response: impl Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(response).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        let id = core.identity();
+        map.insert(
+            "KeyStore".into(),
+            serde_json::json!({
+                "Path": core.keystore().display().to_string(),
+                "Region": id.region,
+                "AccountId": id.account_id,
+            }),
+        );
+    }
+    v
 }
 
 /// Reads a blob argument: `fileb://PATH` or base64 text.
@@ -330,7 +352,10 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
             };
             Box::new(move |k| json(k.create_key(&req)))
         }
-        C::DescribeKey(a) => Box::new(move |k| json(k.describe_key(&kms::KeyIdRequest { key_id: a.key_id }))),
+        C::DescribeKey(a) => Box::new(move |k| {
+            let r = k.describe_key(&kms::KeyIdRequest { key_id: a.key_id });
+            json(r.map(|r| with_key_store(k, r)))
+        }),
         C::ListKeys { limit, marker } => {
             Box::new(move |k| json(k.list_keys(&kms::ListKeysRequest { limit, marker })))
         }
@@ -463,14 +488,17 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> Result<(), Failure> {
+    // Only CreateKey makes a key, so only it may make a store; every other
+    // operation needs keys that a new store could not have.
+    let need = match op {
+        KmsCommand::CreateKey { .. } => Need::MayCreate,
+        _ => Need::Existing,
+    };
     let call = prepare(op)?;
-    let core = KmsCore::open(KmsConfig::from_env(keystore)?)?;
-    if core.created() && !quiet {
-        to_stderr(format_args!(
-            "envelope: created a new key store in {}",
-            core.keystore().display()
-        ));
+    let core = store::open(keystore, need).map_err(Failure::Store)?;
+    if verbose {
+        to_stderr(format_args!("envelope: {}", store::describe(&core)));
     }
     if let Some(text) = call(&core)? {
         let mut out = std::io::stdout().lock();
@@ -495,10 +523,10 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
         use super::serve;
         let r = match op {
             KmsCommand::Serve(a) => serve::serve(a, keystore, quiet, verbose),
-            KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore, quiet),
-            KmsCommand::ListAccessKeys => serve::list_access_keys(keystore, quiet),
-            KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore, quiet),
-            op => return run_operation(op, keystore, quiet),
+            KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore),
+            KmsCommand::ListAccessKeys => serve::list_access_keys(keystore),
+            KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore),
+            op => return run_operation(op, keystore, verbose),
         };
         match r {
             Ok(()) => ExitCode::SUCCESS,
@@ -507,15 +535,16 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
     }
     #[cfg(not(feature = "server"))]
     {
-        let _ = verbose;
-        run_operation(op, keystore, quiet)
+        let _ = quiet;
+        run_operation(op, keystore, verbose)
     }
 }
 
-fn run_operation(op: KmsCommand, keystore: Option<&Path>, quiet: bool) -> ExitCode {
-    match execute(op, keystore, quiet) {
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> ExitCode {
+    match execute(op, keystore, verbose) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => CliError::io_message(m).exit(),
         Err(Failure::Kms(e)) => CliError::from_kms(e).exit(),
+        Err(Failure::Store(r)) => r.into_cli(CliError::from_kms).exit(),
     }
 }

@@ -16,6 +16,7 @@ mod pipes;
 mod plan;
 #[cfg(feature = "server")]
 mod serve;
+mod store;
 mod ui;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use error::EXIT_CODES_HELP;
 #[command(name = "envelope", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Key-store directory of the embedded KMS core (else $ENVELOPE_HOME, else the user data directory).
+    /// Created only by runs that make a key (encrypt with the default key, kms create-key, kms serve).
     #[arg(long, global = true, value_name = "DIR")]
     keystore: Option<PathBuf>,
 
@@ -99,7 +101,8 @@ struct CommonArgs {
     metadata_output: Option<PathBuf>,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
-    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-account=ID] (decrypt) |
+    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-partition=aws discovery-account=ID...]
+    /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
     /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512 |
     /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
@@ -129,7 +132,8 @@ struct CommonArgs {
           value_parser = ["forbid-encrypt-allow-decrypt", "require-encrypt-allow-decrypt", "require-encrypt-require-decrypt"])]
     commitment_policy: String,
 
-    /// Refuse messages with more encrypted data keys than this.
+    /// Decrypt: refuse messages with more encrypted data keys than this (exit 1). Encrypt: refuse
+    /// to write more (a usage error, exit 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_encrypted_data_keys: Option<u16>,
 
@@ -173,10 +177,13 @@ struct DecryptArgs {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        Err(e) => return clap_exit(e),
     };
     if let Some((_, sub)) = matches.subcommand() {
         let groups = wrapping_key_groups(sub);
@@ -208,6 +215,16 @@ pub fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.exit(),
+    }
+}
+
+/// Help and version go out as clap writes them; errors become one
+/// `envelope: ` line (exit code 2).
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    match e.kind() {
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => error::CliError::from_clap(&e).exit(),
     }
 }
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 use clap::builder::TypedValueParser;
 use clap::Args;
 
-use envelope::kms::{KmsConfig, KmsCore, KmsError, Seed};
+use envelope::kms::{KmsCore, KmsError, Seed};
 use envelope::server::{self, Limits, ServerConfig, ServerError, TlsFiles};
 
 use super::error::{CliError, EXIT_IO, EXIT_USAGE};
+use super::store::{self, Need};
 
 /// Options of `envelope kms serve`.
 #[derive(Args, Debug)]
@@ -115,18 +116,8 @@ fn kms_error(e: KmsError) -> CliError {
     CliError::with_code(kms_exit_code(&e), e.to_string())
 }
 
-fn open(keystore: Option<&Path>, quiet: bool, what: &str) -> Result<KmsCore, CliError> {
-    let core = KmsConfig::from_env(keystore)
-        .and_then(KmsCore::open)
-        .map_err(kms_error)?;
-    if core.created() && !quiet {
-        let _ = writeln!(
-            std::io::stderr(),
-            "envelope {what}: created a new key store in {}",
-            core.keystore().display()
-        );
-    }
-    Ok(core)
+fn open(keystore: Option<&Path>, need: Need) -> Result<KmsCore, CliError> {
+    store::open(keystore, need).map_err(|r| r.into_cli(kms_error))
 }
 
 fn server_error(e: ServerError) -> CliError {
@@ -183,7 +174,8 @@ pub fn serve(a: ServeArgs, keystore: Option<&Path>, quiet: bool, verbose: bool) 
     };
     // Refused before the store is touched.
     config.check_exposure().map_err(server_error)?;
-    let core = open(keystore, quiet, "kms serve")?;
+    // A server makes keys (for its clients, or from --seed): it may create the store.
+    let core = open(keystore, Need::MayCreate)?;
     if let Some(path) = &a.seed {
         apply_seed(&core, path, quiet)?;
     }
@@ -212,12 +204,8 @@ pub fn serve(a: ServeArgs, keystore: Option<&Path>, quiet: bool, verbose: bool) 
 }
 
 /// `envelope kms create-access-key`: prints the new key, secret included, once.
-pub fn create_access_key(
-    a: CreateAccessKeyArgs,
-    keystore: Option<&Path>,
-    quiet: bool,
-) -> Result<(), CliError> {
-    let core = open(keystore, quiet, "kms")?;
+pub fn create_access_key(a: CreateAccessKeyArgs, keystore: Option<&Path>) -> Result<(), CliError> {
+    let core = open(keystore, Need::MayCreate)?;
     let key = core.create_access_key(&a.description).map_err(kms_error)?;
     let json = serde_json::json!({"AccessKey": {
         "AccessKeyId": key.access_key_id,
@@ -230,19 +218,15 @@ pub fn create_access_key(
 }
 
 /// `envelope kms list-access-keys`: ids and descriptions, never secrets.
-pub fn list_access_keys(keystore: Option<&Path>, quiet: bool) -> Result<(), CliError> {
-    let core = open(keystore, quiet, "kms")?;
+pub fn list_access_keys(keystore: Option<&Path>) -> Result<(), CliError> {
+    let core = open(keystore, Need::Existing)?;
     let keys = core.list_access_keys().map_err(kms_error)?;
     print(&serde_json::to_string_pretty(&serde_json::json!({ "AccessKeys": keys })).unwrap_or_default())
 }
 
 /// `envelope kms delete-access-key`.
-pub fn delete_access_key(
-    a: DeleteAccessKeyArgs,
-    keystore: Option<&Path>,
-    quiet: bool,
-) -> Result<(), CliError> {
-    let core = open(keystore, quiet, "kms")?;
+pub fn delete_access_key(a: DeleteAccessKeyArgs, keystore: Option<&Path>) -> Result<(), CliError> {
+    let core = open(keystore, Need::Existing)?;
     core.delete_access_key(&a.access_key_id).map_err(kms_error)
 }
 

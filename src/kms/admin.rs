@@ -21,7 +21,7 @@ impl KmsCore {
         let (material, _) = Self::generate_material(KeySpec::SymmetricDefault)?;
         self.write(|c| {
             if let Some(a) = store::get_alias(c, alias)? {
-                return Ok((self.config.key_arn(&a.target_key_id), false));
+                return Ok((self.identity.key_arn(&a.target_key_id), false));
             }
             let description = format!("Default key of envelope, created on first use of {alias}");
             let row = self.new_key(c, KeySpec::SymmetricDefault, description, &material, None)?;
@@ -35,7 +35,7 @@ impl KmsCore {
                     updated: now,
                 },
             )?;
-            Ok((self.config.key_arn(&row.key_id), true))
+            Ok((self.identity.key_arn(&row.key_id), true))
         })
     }
 
@@ -118,7 +118,7 @@ impl KmsCore {
                     KmsErrorKind::AlreadyExistsException,
                     format!(
                         "An alias with the name {} already exists",
-                        self.config.alias_arn(&req.alias_name)
+                        self.identity.alias_arn(&req.alias_name)
                     ),
                 ));
             }
@@ -137,7 +137,7 @@ impl KmsCore {
     }
 
     fn alias_not_found(&self, name: &str) -> KmsError {
-        KmsError::not_found(format!("Alias {} is not found.", self.config.alias_arn(name)))
+        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(name)))
     }
 
     pub(super) fn op_update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
@@ -197,7 +197,7 @@ impl KmsCore {
             aliases: rows
                 .into_iter()
                 .map(|a| AliasListEntry {
-                    alias_arn: self.config.alias_arn(&a.alias_name),
+                    alias_arn: self.identity.alias_arn(&a.alias_name),
                     alias_name: a.alias_name,
                     target_key_id: a.target_key_id,
                     creation_date: a.created,

@@ -1,5 +1,5 @@
 //! Where the key store lives, how its root key is unlocked, and which region
-//! and account the key ARNs name.
+//! and account the key ARNs name ([`Identity`]: fixed when a store is created).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,9 @@ use zeroize::Zeroizing;
 use super::error::KmsError;
 use crate::crypto::Secret;
 
-/// Region used when neither the config nor `ENVELOPE_REGION` names one.
+/// Region of a new store when neither the config nor `ENVELOPE_REGION` names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
-/// Account id used when neither the config nor `ENVELOPE_ACCOUNT_ID` names one
+/// Account id of a new store when neither the config nor `ENVELOPE_ACCOUNT_ID` names one
 /// (the placeholder account of the AWS documentation).
 pub const DEFAULT_ACCOUNT_ID: &str = "111122223333";
 /// The ARN partition.
@@ -73,10 +73,14 @@ pub struct KmsConfig {
     pub keystore: PathBuf,
     /// ARN partition, default `aws`.
     pub partition: String,
-    /// Region in key ARNs, default [`DEFAULT_REGION`].
-    pub region: String,
-    /// 12-digit account id in key ARNs, default [`DEFAULT_ACCOUNT_ID`].
-    pub account_id: String,
+    /// Region in key ARNs. A store keeps the region it was created with
+    /// (`None`: [`DEFAULT_REGION`]); opening it with a different `Some` is
+    /// refused (ValidationException), so that a changed setting cannot make
+    /// every stored key look missing.
+    pub region: Option<String>,
+    /// 12-digit account id in key ARNs; fixed at creation like `region`
+    /// (`None`: [`DEFAULT_ACCOUNT_ID`]).
+    pub account_id: Option<String>,
     /// When set, the root key is derived from this passphrase with Argon2id
     /// instead of being kept in a key file. A store keeps the mode it was
     /// created with.
@@ -103,14 +107,14 @@ impl fmt::Debug for KmsConfig {
 }
 
 impl KmsConfig {
-    /// A key-file store in `keystore` with the default region and account,
-    /// ignoring the environment.
+    /// A key-file store in `keystore` that takes the store's region and
+    /// account (the defaults for a new store), ignoring the environment.
     pub fn new(keystore: impl Into<PathBuf>) -> KmsConfig {
         KmsConfig {
             keystore: keystore.into(),
             partition: DEFAULT_PARTITION.into(),
-            region: DEFAULT_REGION.into(),
-            account_id: DEFAULT_ACCOUNT_ID.into(),
+            region: None,
+            account_id: None,
             passphrase: None,
             clock: Clock::system(),
             allow_insecure_permissions: false,
@@ -135,12 +139,8 @@ impl KmsConfig {
             },
         };
         let mut config = KmsConfig::new(dir);
-        if let Some(r) = non_empty_env(ENV_REGION) {
-            config.region = r;
-        }
-        if let Some(a) = non_empty_env(ENV_ACCOUNT_ID) {
-            config.account_id = a;
-        }
+        config.region = non_empty_env(ENV_REGION);
+        config.account_id = non_empty_env(ENV_ACCOUNT_ID);
         config.allow_insecure_permissions = match non_empty_env(ENV_ALLOW_INSECURE).as_deref() {
             None | Some("0") => false,
             Some("1") => true,
@@ -163,34 +163,63 @@ impl KmsConfig {
 
     /// Checks the region, account id and partition are usable in ARNs.
     pub fn validate(&self) -> Result<(), KmsError> {
-        let label = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if !label(&self.region) {
-            return Err(KmsError::validation(format!(
-                "region '{}' is not valid (lowercase letters, digits and '-')",
-                self.region
-            )));
+        if let Some(r) = &self.region {
+            check_region(r)?;
         }
-        if !label(&self.partition) {
+        if let Some(a) = &self.account_id {
+            check_account(a)?;
+        }
+        if !is_label(&self.partition) {
             return Err(KmsError::validation(format!(
                 "partition '{}' is not valid",
                 self.partition
             )));
         }
-        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(KmsError::validation(format!(
-                "account id '{}' is not 12 digits",
-                self.account_id
-            )));
-        }
         Ok(())
     }
+}
 
-    /// The ARN prefix of this configuration, `arn:<partition>:kms:<region>:<account>:`.
+/// Lowercase letters, digits and `-`, 1 to 64 of them (regions, partitions).
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+pub(crate) fn check_region(region: &str) -> Result<(), KmsError> {
+    if is_label(region) {
+        return Ok(());
+    }
+    Err(KmsError::validation(format!(
+        "region '{region}' is not valid (lowercase letters, digits and '-')"
+    )))
+}
+
+pub(crate) fn check_account(account: &str) -> Result<(), KmsError> {
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(KmsError::validation(format!(
+        "account id '{account}' is not 12 digits"
+    )))
+}
+
+/// Whom a key store's ARNs name: partition, region and account. Region and
+/// account are stored with the store when it is created (module `identity`)
+/// and never change, so the ARNs inside existing messages keep matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// ARN partition, `aws`.
+    pub partition: String,
+    /// Region.
+    pub region: String,
+    /// 12-digit account id.
+    pub account_id: String,
+}
+
+impl Identity {
+    /// The ARN prefix, `arn:<partition>:kms:<region>:<account>:`.
     pub(crate) fn arn_prefix(&self) -> String {
         format!("arn:{}:kms:{}:{}:", self.partition, self.region, self.account_id)
     }

@@ -22,16 +22,17 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use super::config::KmsConfig;
+use super::config::{Identity, KmsConfig};
+use super::creation::{self, Found};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{parse_key_ref, KeyRef};
 use super::rootkey::{self, Binding, RootKey};
 use super::specs::*;
 use super::store::{self, db, KeyRow};
 use super::types::*;
-use super::{files, migrate, rsa, shred};
+use super::{files, identity, migrate, rsa, shred};
 use crate::crypto::{random_secret, Secret};
 
 /// File name of the SQLite database in the key-store directory.
@@ -47,6 +48,8 @@ pub(crate) const DAY: u64 = 86_400;
 /// `Send + Sync`; share it as `Arc<dyn Kms>`.
 pub struct KmsCore {
     pub(crate) config: KmsConfig,
+    /// The store's region and account, as stored (not as configured).
+    pub(crate) identity: Identity,
     conn: Mutex<Connection>,
     pub(crate) root: RootKey,
     created: bool,
@@ -56,6 +59,7 @@ impl std::fmt::Debug for KmsCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KmsCore")
             .field("config", &self.config)
+            .field("identity", &self.identity)
             .field("created", &self.created)
             .finish()
     }
@@ -83,19 +87,57 @@ fn enable_wal(conn: &Connection) -> Result<(), KmsError> {
 }
 
 impl KmsCore {
-    /// Opens the key store of `config`, creating the directory (0700), the
-    /// database (0600) and the root key on first use.
+    /// Opens the key store of `config`, creating it on first use: the
+    /// directory (0700), the database (0600) and the root key, published
+    /// whole (module `creation`), so a concurrent process never sees half a
+    /// store. The store's region and account are fixed then
+    /// ([`KmsCore::identity`]).
     ///
     /// AccessDeniedException if the root key file or passphrase does not
-    /// match the store, or if the store's directory or files give group or
-    /// others access (unless `config.allow_insecure_permissions`);
+    /// match the store, if the store is half there (`root.key` without
+    /// `kms.db`, or a key-file store without `root.key`: never replaced), or
+    /// if the store's directory or files give group or others access (unless
+    /// `config.allow_insecure_permissions`); ValidationException if `config`
+    /// asks for another region or account than the store has;
     /// KMSInternalException if the store cannot be read.
     pub fn open(config: KmsConfig) -> Result<KmsCore, KmsError> {
+        Self::open_with(config, true)
+    }
+
+    /// Opens an existing key store, as [`KmsCore::open`] does, but never
+    /// creates one: NotFoundException (`no key store at DIR`) when there is
+    /// none, for operations that only read keys, which a new store could not
+    /// have anyway.
+    pub fn open_existing(config: KmsConfig) -> Result<KmsCore, KmsError> {
+        Self::open_with(config, false)
+    }
+
+    fn open_with(config: KmsConfig, may_create: bool) -> Result<KmsCore, KmsError> {
         config.validate()?;
         let dir = config.keystore.clone();
+        let root = match creation::look(&dir)? {
+            Found::Complete => None,
+            Found::KeyFileOnly => return Err(creation::key_file_only(&dir)),
+            Found::Missing if !may_create => {
+                return Err(KmsError::not_found(format!("no key store at {}", dir.display())))
+            }
+            Found::Missing => match creation::create(&config)? {
+                Some(root) => Some(root),
+                // Another process published its store first: that one is used.
+                None if creation::look(&dir)? == Found::Complete => None,
+                None => return Err(creation::key_file_only(&dir)),
+            },
+        };
+        Self::open_complete(config, root)
+    }
+
+    /// Opens a complete store; `root` is the root key when this process has
+    /// just created it (`None`: unlock it).
+    fn open_complete(config: KmsConfig, root: Option<RootKey>) -> Result<KmsCore, KmsError> {
+        let dir = config.keystore.clone();
         let allow = config.allow_insecure_permissions;
-        files::private_dir(&dir, allow)?;
         let db_path = dir.join(DB_FILE);
+        files::check_private(&dir, allow)?;
         for name in [
             DB_FILE.to_owned(),
             format!("{DB_FILE}-wal"),
@@ -104,20 +146,29 @@ impl KmsCore {
         ] {
             files::check_private(&dir.join(name), allow)?;
         }
-        files::private_file(&db_path).map_err(|e| io_err("create the key store", &db_path, e))?;
-        let mut conn = Connection::open(&db_path).map_err(db)?;
+        // Without SQLITE_OPEN_CREATE: a database deleted since it was found
+        // is reported, not silently made again, empty.
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&db_path, flags).map_err(db)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         enable_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
         shred::secure_delete(&conn)?;
-        let (root, created) = rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?;
+        let created = root.is_some();
+        let root = match root {
+            Some(r) => r,
+            None => rootkey::unlock(&mut conn, &dir, config.passphrase.as_deref().map(|p| &p[..]))?,
+        };
         migrate::migrate(&mut conn, &root)?;
+        let identity = identity::resolve(&mut conn, &config)?;
         for suffix in ["-wal", "-shm"] {
             let p = dir.join(format!("{DB_FILE}{suffix}"));
             files::restrict_file(&p).map_err(|e| io_err("restrict", &p, e))?;
         }
         let core = KmsCore {
             config,
+            identity,
             conn: Mutex::new(conn),
             root,
             created,
@@ -141,12 +192,18 @@ impl KmsCore {
         &self.config
     }
 
+    /// The partition, region and account the store's ARNs name: fixed when
+    /// the store was created, whatever the configuration asked for.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     pub(crate) fn now(&self) -> u64 {
         self.config.clock.now()
     }
 
     pub(crate) fn arn(&self, key_id: &str) -> String {
-        self.config.key_arn(key_id)
+        self.identity.key_arn(key_id)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
@@ -267,12 +324,12 @@ impl KmsCore {
         field: &str,
         allow_alias: bool,
     ) -> Result<KeyRow, KmsError> {
-        let key_id = match parse_key_ref(&self.config, id, field, allow_alias)? {
+        let key_id = match parse_key_ref(&self.identity, id, field, allow_alias)? {
             KeyRef::Key(k) => k,
             KeyRef::Alias(a) => {
                 store::get_alias(c, &a)?
                     .ok_or_else(|| {
-                        KmsError::not_found(format!("Alias {} is not found.", self.config.alias_arn(&a)))
+                        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(&a)))
                     })?
                     .target_key_id
             }
@@ -319,7 +376,7 @@ impl KmsCore {
 
     pub(crate) fn metadata(&self, row: &KeyRow) -> KeyMetadata {
         KeyMetadata {
-            aws_account_id: self.config.account_id.clone(),
+            aws_account_id: self.identity.account_id.clone(),
             key_id: row.key_id.clone(),
             arn: self.arn(&row.key_id),
             creation_date: row.created,

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::config::KmsConfig;
+use super::config::Identity;
 use super::error::KmsError;
 
 /// An ARN split into its six fields: `arn:partition:service:region:account:resource`,
@@ -78,7 +78,7 @@ pub(crate) fn is_key_id(s: &str) -> bool {
 /// Normalises an identifier. Aliases are refused when `allow_alias` is false
 /// (the operations that take "key id or key ARN" only).
 pub(crate) fn parse_key_ref(
-    config: &KmsConfig,
+    config: &Identity,
     id: &str,
     field: &str,
     allow_alias: bool,
@@ -155,7 +155,11 @@ mod tests {
 
     #[test]
     fn four_forms() {
-        let c = KmsConfig::new("/nonexistent");
+        let c = Identity {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "111122223333".into(),
+        };
         let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
         let key = KeyRef::Key(id.into());
         assert_eq!(parse_key_ref(&c, id, "keyId", true).unwrap(), key);
@@ -178,7 +182,7 @@ mod tests {
         );
     }
 
-    fn id_err(c: &KmsConfig, s: &str) -> KmsError {
+    fn id_err(c: &Identity, s: &str) -> KmsError {
         parse_key_ref(c, s, "keyId", true).unwrap_err()
     }
 

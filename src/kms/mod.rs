@@ -15,11 +15,12 @@
 //! The store is SQLite in WAL mode (module `core` describes the locking), in a
 //! directory chosen by [`KmsConfig::from_env`]: `--keystore DIR`, else
 //! `$ENVELOPE_HOME`, else `<user data dir>/envelope`. Region and account of
-//! the ARNs default to [`DEFAULT_REGION`] and [`DEFAULT_ACCOUNT_ID`].
+//! the ARNs are fixed when a store is created ([`Identity`]), by default
+//! [`DEFAULT_REGION`] and [`DEFAULT_ACCOUNT_ID`].
 //!
 //! Key ids are accepted in the four AWS forms (key id, key ARN, alias name,
 //! alias ARN) where AWS accepts them; responses name keys by ARN. ARNs use
-//! the configured partition, region and account ([`KmsConfig`]).
+//! the store's partition, region and account ([`KmsCore::identity`]).
 
 mod access_keys;
 mod admin;
@@ -27,8 +28,10 @@ mod b64;
 mod blob;
 mod config;
 mod core;
+mod creation;
 mod error;
 mod files;
+mod identity;
 mod ids;
 mod migrate;
 mod ops;
@@ -45,7 +48,7 @@ pub use self::core::{KmsCore, DB_FILE};
 pub use access_keys::{AccessKeyInfo, NewAccessKey, ACCESS_KEY_ID_PREFIX};
 pub use blob::OVERHEAD as SYMMETRIC_BLOB_OVERHEAD;
 pub use config::{
-    Clock, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID,
+    Clock, Identity, KmsConfig, DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION, DEFAULT_REGION, ENV_ACCOUNT_ID,
     ENV_ALLOW_INSECURE, ENV_HOME, ENV_PASSPHRASE, ENV_REGION,
 };
 pub use error::{KmsError, KmsErrorKind};

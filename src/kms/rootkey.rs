@@ -236,46 +236,54 @@ fn create_key_file(dir: &Path) -> Result<Secret, KmsError> {
     Ok(key)
 }
 
-/// Unlocks the root key of the store open on `conn`, creating the schema and
-/// the root key if the store is new. Returns the key and whether the store was
-/// just created.
-pub(crate) fn unlock(
+/// Writes the schema and root-key records of a new store into the empty
+/// database on `conn`, and in key-file mode a fresh `root.key` into `dir`
+/// (the staging directory of [`super::creation`]). Returns the root key.
+pub(crate) fn create(
     conn: &mut Connection,
     dir: &Path,
     passphrase: Option<&[u8]>,
-) -> Result<(RootKey, bool), KmsError> {
-    // Creation happens under the write lock, so two processes opening a new
-    // store at once agree on one root key.
+) -> Result<RootKey, KmsError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
     store::init_schema(&tx)?;
-    let kind = store::meta_get(&tx, META_KIND)?;
-    let Some(kind) = kind else {
-        let root = match passphrase {
-            Some(p) => {
-                let mut salt = [0u8; SALT_LEN];
-                fill_random(&mut salt)?;
-                let root = derive(p, &salt, ARGON2_PARAMS)?;
-                store::meta_set(&tx, META_SALT, &salt)?;
-                store::meta_set(&tx, META_PARAMS, &encode_params(ARGON2_PARAMS))?;
-                store::meta_set(&tx, META_KIND, b"passphrase")?;
-                root
-            }
-            None => {
-                // A key file left from an earlier store in this directory is reused.
-                let root = match read_key_file(&dir.join(KEY_FILE))? {
-                    Some(k) => k,
-                    None => create_key_file(dir)?,
-                };
-                store::meta_set(&tx, META_KIND, b"file")?;
-                root
-            }
-        };
-        store::meta_set(&tx, META_VERIFIER, &verifier(&root))?;
-        tx.commit().map_err(db)?;
-        return Ok((RootKey::new(&root)?, true));
+    let root = match passphrase {
+        Some(p) => {
+            let mut salt = [0u8; SALT_LEN];
+            fill_random(&mut salt)?;
+            let root = derive(p, &salt, ARGON2_PARAMS)?;
+            store::meta_set(&tx, META_SALT, &salt)?;
+            store::meta_set(&tx, META_PARAMS, &encode_params(ARGON2_PARAMS))?;
+            store::meta_set(&tx, META_KIND, b"passphrase")?;
+            root
+        }
+        None => {
+            let root = create_key_file(dir)?;
+            store::meta_set(&tx, META_KIND, b"file")?;
+            root
+        }
     };
+    store::meta_set(&tx, META_VERIFIER, &verifier(&root))?;
+    tx.commit().map_err(db)?;
+    RootKey::new(&root)
+}
+
+/// Unlocks the root key of the existing store open on `conn` (key file in `dir`).
+pub(crate) fn unlock(
+    conn: &mut Connection,
+    dir: &Path,
+    passphrase: Option<&[u8]>,
+) -> Result<RootKey, KmsError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Deferred)
+        .map_err(db)?;
+    let kind = store::meta_get(&tx, META_KIND).ok().flatten().ok_or_else(|| {
+        denied(format!(
+            "{} is not a key store (it has no root key record)",
+            dir.join(super::core::DB_FILE).display()
+        ))
+    })?;
     let expected = store::meta_get(&tx, META_VERIFIER)?
         .ok_or_else(|| KmsError::internal("the key store has no root key verifier"))?;
     let salt = store::meta_get(&tx, META_SALT)?;
@@ -327,7 +335,7 @@ pub(crate) fn unlock(
             ),
         }));
     }
-    Ok((RootKey::new(&root)?, false))
+    RootKey::new(&root)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub struct StoreIdentity {
 impl StoreIdentity {
     /// The identity of `core`'s key store. The one place the server reads it.
     pub fn of(core: &KmsCore) -> StoreIdentity {
-        let c = core.config();
+        let c = core.identity();
         StoreIdentity {
             partition: c.partition.clone(),
             region: c.region.clone(),

@@ -84,14 +84,15 @@ pub(crate) fn prepare_encrypt_with_id(
         .keys()
         .find(|k| k.starts_with(RESERVED_PREFIX))
     {
-        return Err(Error::EncryptionContext(format!(
-            "key '{k}' uses the reserved prefix '{RESERVED_PREFIX}'"
+        // The caller's context, not a message, is at fault: a usage error.
+        return Err(Error::Config(format!(
+            "encryption context: key '{k}' uses the reserved prefix '{RESERVED_PREFIX}'"
         )));
     }
     for k in &opts.required_encryption_context_keys {
         if !opts.encryption_context.contains_key(k) {
-            return Err(Error::EncryptionContext(format!(
-                "required key '{k}' is not in the encryption context"
+            return Err(Error::Config(format!(
+                "encryption context: required key '{k}' is missing"
             )));
         }
     }
@@ -128,11 +129,14 @@ pub(crate) fn prepare_encrypt_with_id(
         .into());
     }
     if let Some(max) = opts.max_encrypted_data_keys {
-        if m.encrypted_data_keys.len() > max as usize {
-            return Err(Error::TooManyEncryptedDataKeys {
-                count: m.encrypted_data_keys.len(),
-                max,
-            });
+        // More keys than the caller's own maximum: the configuration
+        // contradicts itself (on decrypt, the same limit is the message's fault).
+        let count = m.encrypted_data_keys.len();
+        if count > max as usize {
+            return Err(Error::Config(format!(
+                "the keyrings wrap the data key {count} times, more than the maximum of {max} \
+                 encrypted data keys"
+            )));
         }
     }
     if message_id.len() != suite.message_id_len() {
@@ -224,7 +228,7 @@ pub(crate) fn prepare_decrypt(
             Some(stored) if stored == v => {}
             Some(_) => {
                 return Err(Error::EncryptionContext(format!(
-                    "the message's value for '{k}' does not match the expected value"
+                    "the message's value for key '{k}' does not match the expected value"
                 )))
             }
             None => {
@@ -247,11 +251,11 @@ pub(crate) fn prepare_decrypt(
         if required.is_empty() || e.kind() != crate::error::ErrorKind::Integrity {
             return e;
         }
-        let keys: Vec<&str> = required.keys().map(String::as_str).collect();
+        let keys: Vec<String> = required.keys().map(|k| format!("'{k}'")).collect();
+        let (noun, pronoun) = if keys.len() == 1 { ("key", "it") } else { ("keys", "them") };
         Error::EncryptionContext(format!(
-            "the message has no pair for {} and does not authenticate {} as required context ({e})",
-            keys.join(", "),
-            if keys.len() == 1 { "it" } else { "them" }
+            "the message has no pair for {noun} {} and does not authenticate {pronoun} as required context ({e})",
+            keys.join(", ")
         ))
     })?;
     let hasher = match (suite.signature, &public_point) {

@@ -53,11 +53,14 @@ fn first_run_creates_the_default_key_in_an_empty_home() {
 }
 
 #[test]
-fn quiet_first_run_prints_nothing() {
+fn quiet_first_run_prints_only_the_creation_note() {
     let env = Env::new();
     env.write("a", b"a");
+    // Nothing but the note that a key store was made (a secret to back up).
     let out = env.ok(&["-q", "encrypt", "-i", "a", "-o", "a.enc"]);
-    assert!(out.stderr.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("envelope: created a new key store in "), "{err}");
     let out = env.ok(&["decrypt", "-q", "-i", "a.enc", "-o", "a.out"]);
     assert!(out.stderr.is_empty());
     assert_eq!(env.read("a.out"), b"a");
@@ -583,9 +586,12 @@ fn key_service_errors_exit_4() {
     let env = Env::new();
     env.write("p", b"p");
     let err = env.fails(&["encrypt", "-i", "p", "-o", "x", "-k", "alias/missing"], 4);
-    assert!(err.contains("NotFoundException"), "{err}");
+    assert!(err.contains("no key store at"), "{err}");
     assert!(!env.path("x").exists());
     env.ok(&["-q", "encrypt", "-i", "p", "-o", "p.enc"]);
+    let err = env.fails(&["encrypt", "-i", "p", "-o", "x", "-k", "alias/missing"], 4);
+    assert!(err.contains("NotFoundException"), "{err}");
+    assert!(!env.path("x").exists());
     let info = env.ok(&["kms", "describe-key", "--key-id", "alias/envelope-default"]);
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     let arn = v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
@@ -853,7 +859,8 @@ fn rsa_keys_multi_keyrings_and_edk_limits() {
     let mut too_many = three.clone();
     too_many[4] = "z.enc";
     too_many.extend(["--max-encrypted-data-keys", "2"]);
-    env.fails(&too_many, 1);
+    // Writing more keys than one's own maximum is a usage error.
+    env.fails(&too_many, 2);
     assert!(!env.path("z.enc").exists());
 }
 
@@ -874,9 +881,14 @@ fn keystore_option_and_passphrase_stores() {
     ]);
     assert!(env.path("elsewhere/root.key").is_file());
     assert!(!env.home().exists());
+    // There is no default store: decrypt says so (and does not make one).
+    let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 4);
+    assert!(err.contains("no key store at"), "{err}");
+    assert!(!env.home().exists());
     // The key the message names is not in the default store: as with any
     // other wrong key (and as when a bit flip in the key ARN names an unknown
     // key), the message does not open here: exit 1.
+    env.ok(&["-q", "kms", "create-key"]);
     let err = env.fails(&["decrypt", "-i", "p.enc", "-o", "out"], 1);
     assert!(
         err.contains("decrypt p.enc: no data key could be decrypted"),

@@ -460,14 +460,15 @@ fn check_store(store: &Path, known: &mut Known) {
 }
 
 /// Checks the store holds only its own files. After a killed creation there
-/// may also be the root key's temporary file, and SQLite's rollback journal
-/// (used until the database is switched to WAL mode; SQLite replays it on
-/// the next open).
+/// may also be the staging directory of a store that was never published
+/// (`.creating-*`, holding the database's rollback journal if the kill came
+/// while it was switched to WAL mode), and, beside the stores of earlier
+/// versions, SQLite's rollback journal (SQLite replays it on the next open).
 fn only_store_files(store: &Path) {
     for e in fs::read_dir(store).unwrap() {
         let f = e.unwrap().file_name().to_string_lossy().into_owned();
         let ok = ["kms.db", "kms.db-wal", "kms.db-shm", "kms.db-journal", "root.key"].contains(&f.as_str())
-            || f.starts_with("root.key.tmp-");
+            || f.starts_with(".creating-");
         assert!(ok, "unexpected file {f} in the store");
     }
 }

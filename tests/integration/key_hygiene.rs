@@ -394,7 +394,7 @@ mod permissions {
         let out = kms(store, &["list-keys"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(4), "{err}");
-        assert!(err.starts_with("AccessDeniedException: "), "{err}");
+        assert!(err.starts_with("envelope: AccessDeniedException: "), "{err}");
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains(mode), "{err}");
         assert!(err.contains(&format!("chmod {fix} {}", path.display())), "{err}");

@@ -354,3 +354,38 @@ fn keystore_argon2_parameters_are_stored_and_honoured() {
     let e = KmsCore::open(config).unwrap_err();
     assert_eq!(e.kind, KmsErrorKind::AccessDeniedException, "{e}");
 }
+
+/// A store made before identities were stored adopts one on its first open
+/// (from ENVELOPE_REGION / ENVELOPE_ACCOUNT_ID, else the defaults) and keeps it.
+#[test]
+fn keystore_old_stores_adopt_an_identity() {
+    let m = manifest();
+    let id = m["file"]["symmetric_key_id"].as_str().unwrap();
+    let (_dir, ks) = old_store("file");
+    let describe = |vars: &[(&str, &str)]| {
+        let mut c = crate::support::scrub::envelope();
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.arg("--keystore")
+            .arg(&ks)
+            .args(["kms", "describe-key", "--key-id", id])
+            .output()
+            .unwrap()
+    };
+    let arn = |out: &std::process::Output| -> String {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned()
+    };
+    let want = format!("arn:aws:kms:ap-south-1:111122223333:key/{id}");
+    assert_eq!(arn(&describe(&[("ENVELOPE_REGION", "ap-south-1")])), want);
+    assert_eq!(arn(&describe(&[])), want, "the adopted region is kept");
+    let refused = describe(&[("ENVELOPE_REGION", "us-east-1")]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

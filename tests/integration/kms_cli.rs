@@ -36,14 +36,14 @@ fn ok(store: &Path, args: &[&str]) -> Value {
     }
 }
 
-/// Runs a command that must fail with `code` and an `Name: message` line; returns stderr.
+/// Runs a command that must fail with `code` and one `envelope: Name: message` line; returns stderr.
 #[track_caller]
 fn fails(store: &Path, args: &[&str], code: i32, name: &str) -> String {
     let out = run(store, args);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     assert!(
-        err.lines().any(|l| l.starts_with(&format!("{name}: "))),
+        err.lines().count() == 1 && err.starts_with(&format!("envelope: {name}: ")),
         "{args:?}: {err}"
     );
     assert!(out.stdout.is_empty());
@@ -569,7 +569,7 @@ fn passphrase_errors_are_clear() {
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("AccessDeniedException: wrong passphrase"),
+        err.starts_with("envelope: AccessDeniedException: wrong passphrase"),
         "{err}"
     );
     fails(st, &["describe-key", "--key-id", id], 4, "AccessDeniedException");

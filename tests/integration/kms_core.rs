@@ -1503,8 +1503,8 @@ fn two_handles_create_keys_at_once() {
 fn region_and_account_are_configurable() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = KmsConfig::new(dir.path());
-    c.region = "eu-central-1".into();
-    c.account_id = "444455556666".into();
+    c.region = Some("eu-central-1".into());
+    c.account_id = Some("444455556666".into());
     let kms = KmsCore::open(c.clone()).unwrap();
     let k = kms.create_key(&CreateKeyRequest::default()).unwrap().key_metadata;
     assert_eq!(
@@ -1518,11 +1518,18 @@ fn region_and_account_are_configurable() {
         }),
         KmsErrorKind::NotFoundException,
     );
+    drop(kms);
+    // The store keeps its identity: unset it is adopted, another is refused.
+    let again = KmsCore::open(KmsConfig::new(dir.path())).unwrap();
+    assert_eq!(again.identity().region, "eu-central-1");
+    let mut other = c.clone();
+    other.region = Some("us-east-1".into());
+    kind(KmsCore::open(other), KmsErrorKind::ValidationException);
     let mut bad = c.clone();
-    bad.account_id = "12345".into();
+    bad.account_id = Some("12345".into());
     kind(KmsCore::open(bad), KmsErrorKind::ValidationException);
     let mut bad = c;
-    bad.region = "EU WEST".into();
+    bad.region = Some("EU WEST".into());
     kind(KmsCore::open(bad), KmsErrorKind::ValidationException);
 }
 

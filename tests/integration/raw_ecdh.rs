@@ -319,7 +319,7 @@ fn bad_options_and_key_files_are_usage_errors() {
                 "recipient-public-key=a-public.pem",
                 "colour=blue",
             ]),
-            &["unknown option 'colour'"],
+            &["-w colour=: unknown option for provider=raw-ecdh"],
         ),
         (
             enc(&[

@@ -229,3 +229,28 @@ fn tls_with_sigv4_serves_https() {
     // Plain HTTP on the TLS port gets nowhere.
     assert!(super::support::raw(server.addr, &request_bytes("ListKeys", b"{}")).is_err());
 }
+
+/// The server answers for the identity fixed when its store was created,
+/// whatever the environment of a later `serve` says (issue 16).
+#[test]
+fn the_server_serves_the_stores_identity() {
+    let store = Store::new();
+    let made = crate::support::scrub::envelope()
+        .env("ENVELOPE_REGION", "eu-north-1")
+        .env("ENVELOPE_ACCOUNT_ID", "999988887777")
+        .arg("--keystore")
+        .arg(store.dir())
+        .args(["kms", "create-key"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = Proc::start(&store.dir(), &[]);
+    let listed = ok(server.addr, "ListKeys", &json!({}));
+    let arn = listed["Keys"][0]["KeyArn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with("arn:aws:kms:eu-north-1:999988887777:key/"),
+        "{arn}"
+    );
+    let d = ok(server.addr, "DescribeKey", &json!({ "KeyId": arn }));
+    assert_eq!(d["KeyMetadata"]["AWSAccountId"], "999988887777");
+}

@@ -1,0 +1,238 @@
+//! Usage errors as users meet them (issue 16): the exit code of the usage
+//! class (2) for what the command line got wrong, refusals of option mixes
+//! that would be silently ignored, and one `envelope: ` line per error.
+
+use crate::support::cli::{aes_key, with, Env};
+
+#[test]
+fn encrypt_side_limits_and_reserved_keys_are_usage_errors() {
+    let env = Env::new();
+    env.write("p", b"p");
+    let aes = aes_key(&env);
+    let err = env.fails(
+        &with(
+            &["encrypt", "-i", "p", "-o", "x", "-c", "aws-crypto-public-key=x"],
+            &aes,
+        ),
+        2,
+    );
+    assert!(err.contains("aws-crypto-"), "{err}");
+    env.write("aes2.key", &crate::support::cli::bytes(32, 78));
+    let two = with(
+        &aes,
+        &[
+            "-w",
+            "provider=raw-aes",
+            "key=aes2.key",
+            "namespace=tests",
+            "name=aes-2",
+        ],
+    );
+    let err = env.fails(
+        &with(
+            &["encrypt", "-i", "p", "-o", "x", "--max-encrypted-data-keys", "1"],
+            &two,
+        ),
+        2,
+    );
+    assert!(err.contains("2") && err.contains("1"), "{err}");
+    assert!(!env.path("x").exists());
+    // The limits that are the message's fault stay integrity failures.
+    env.ok(&with(&["encrypt", "-i", "p", "-o", "p.enc"], &two));
+    env.fails(
+        &with(
+            &[
+                "decrypt",
+                "-i",
+                "p.enc",
+                "-o",
+                "y",
+                "--max-encrypted-data-keys",
+                "1",
+            ],
+            &aes,
+        ),
+        1,
+    );
+}
+
+#[test]
+fn discovery_filters_need_both_halves_and_do_not_mix_with_named_keys() {
+    let env = Env::new();
+    env.write("p", b"p");
+    env.ok(&["-q", "encrypt", "-i", "p", "-o", "p.enc"]);
+    fn decrypt<'a>(w: &[&'a str]) -> Vec<&'a str> {
+        with(&["decrypt", "-i", "p.enc", "-o", "out"], w)
+    }
+    for (w, want) in [
+        (
+            &["-w", "discovery=true", "discovery-partition=aws"][..],
+            "discovery-account",
+        ),
+        (
+            &["-w", "discovery=true", "discovery-account=111122223333"][..],
+            "discovery-partition",
+        ),
+        (
+            &[
+                "-w",
+                "key=alias/envelope-default",
+                "discovery-account=111122223333",
+            ][..],
+            "discovery=true",
+        ),
+        (
+            &["-w", "discovery=true", "-k", "alias/envelope-default"][..],
+            "discovery=true",
+        ),
+        (
+            &["-w", "discovery=true", "-w", "key=alias/envelope-default"][..],
+            "discovery=true",
+        ),
+    ] {
+        let err = env.fails(&decrypt(w), 2);
+        assert_eq!(err.lines().count(), 1, "{w:?}: {err}");
+        assert!(
+            err.starts_with("envelope: ") && err.contains(want),
+            "{w:?}: {err}"
+        );
+        assert!(!env.path("out").exists());
+    }
+    // Both halves: a filter that admits the store's account decrypts, another does not.
+    let both = [
+        "-w",
+        "discovery=true",
+        "discovery-partition=aws",
+        "discovery-account=111122223333",
+    ];
+    env.ok(&decrypt(&both));
+    std::fs::remove_file(env.path("out")).unwrap();
+    let other = [
+        "-w",
+        "discovery=true",
+        "discovery-partition=aws",
+        "discovery-account=444455556666",
+    ];
+    env.fails(&decrypt(&other), 1);
+}
+
+/// Every error is one `envelope: ` line.
+#[track_caller]
+fn one_error_line(err: &str) {
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("envelope: "), "{err}");
+}
+
+#[test]
+fn every_error_is_one_envelope_line() {
+    let env = Env::new();
+    env.write("p", b"p");
+    // clap's blocks fold into one line that keeps the detail and the tip.
+    let err = env.fails(&["encrypt", "-o", "out", "x"], 2);
+    one_error_line(&err);
+    assert!(err.contains("unexpected argument 'x' found"), "{err}");
+    assert!(err.contains("envelope encrypt --help"), "{err}");
+    let err = env.fails(&["encrypt", "--forse"], 2);
+    one_error_line(&err);
+    assert!(err.contains("tip: a similar argument exists: '--force'"), "{err}");
+    for args in [
+        &["encrypt", "--threads", "0"][..],
+        &["decrypt", "--no-such-flag"][..],
+        &["frobnicate"][..],
+        &["kms", "describe-key"][..],
+    ] {
+        one_error_line(&env.fails(args, 2));
+    }
+    // The kms operations too, with AWS's error name after the prefix.
+    env.ok(&["-q", "kms", "create-key"]);
+    let err = env.fails(&["kms", "describe-key", "--key-id", "alias/nope"], 4);
+    one_error_line(&err);
+    assert!(err.starts_with("envelope: NotFoundException: "), "{err}");
+    let err = env.fails(
+        &["kms", "encrypt", "--key-id", "alias/nope", "--plaintext", "!!"],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.starts_with("envelope: ValidationException: "), "{err}");
+    // A -w option the group's key does not take is named as typed.
+    let err = env.fails(
+        &[
+            "encrypt",
+            "-i",
+            "p",
+            "-o",
+            "x",
+            "-w",
+            "key=alias/envelope-default",
+            "region=us-west-2",
+        ],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.contains("-w region=: unknown option"), "{err}");
+    assert!(!err.contains("provider="), "{err}");
+    let err = env.fails(
+        &with(
+            &["encrypt", "-i", "p", "-o", "x"],
+            &[&aes_key(&env)[..], &["colour=red"]].concat(),
+        ),
+        2,
+    );
+    assert!(
+        err.contains("-w colour=: unknown option for provider=raw-aes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn context_errors_quote_keys_the_same_way() {
+    let env = Env::new();
+    env.write("p", b"p");
+    env.ok(&[
+        "-q", "encrypt", "-i", "p", "-o", "p.enc", "-c", "owner=me", "-c", "team=a",
+    ]);
+    for (args, key, code) in [
+        (&["encrypt", "-i", "p", "-o", "x", "-c", "bare"][..], "bare", 2),
+        (
+            &["encrypt", "-i", "p", "-o", "x", "-c", "a=1", "-c", "a=2"][..],
+            "a",
+            2,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "owner=you"][..],
+            "owner",
+            1,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "absent"][..],
+            "absent",
+            1,
+        ),
+        (
+            &["decrypt", "-i", "p.enc", "-o", "x", "-c", "stage=prod"][..],
+            "stage",
+            1,
+        ),
+    ] {
+        let err = env.fails(args, code);
+        one_error_line(&err);
+        assert!(err.contains(&format!("key '{key}'")), "{args:?}: {err}");
+    }
+    let err = env.fails(
+        &[
+            "kms",
+            "encrypt",
+            "--key-id",
+            "alias/envelope-default",
+            "--plaintext",
+            "eA==",
+            "--encryption-context",
+            "a=1",
+            "--encryption-context",
+            "a=2",
+        ],
+        2,
+    );
+    one_error_line(&err);
+    assert!(err.contains("key 'a'"), "{err}");
+}
