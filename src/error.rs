@@ -259,9 +259,27 @@ pub enum Error {
         /// The configured maximum.
         max: u16,
     },
-    /// A configured size limit was exceeded.
+    /// A size limit was exceeded: a bound of the format, or one that keeps
+    /// a hostile input from making the parser hold too much.
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// A length the message declares is allowed by the format but over the
+    /// caller's limit ([`Limits::max_body_length`] or
+    /// [`Limits::max_frame_length`]). A valid message can do this, so it is
+    /// the caller's setting that refuses it (a usage error): a larger limit
+    /// may accept it.
+    ///
+    /// [`Limits::max_body_length`]: crate::format::Limits::max_body_length
+    /// [`Limits::max_frame_length`]: crate::format::Limits::max_frame_length
+    #[error("{what} of {length} bytes is over the limit of {limit} bytes")]
+    LengthLimit {
+        /// What is too long: "frame length" or "non-framed body".
+        what: &'static str,
+        /// The length the message declares.
+        length: u64,
+        /// The limit in force.
+        limit: u64,
+    },
     /// An invalid option or argument.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -328,6 +346,7 @@ impl Error {
             Error::CommitmentPolicy { .. }
             | Error::SignedMessageRefused(_)
             | Error::Config(_)
+            | Error::LengthLimit { .. }
             | Error::Key(_) => ErrorKind::Usage,
             Error::Kms(e) => ErrorKind::from(e),
             Error::KmsResponse(_) => ErrorKind::KeyService,

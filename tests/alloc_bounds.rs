@@ -14,7 +14,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use envelope::format::{Limits, Parsed, DEFAULT_MAX_BODY_LENGTH, MAX_FRAME_LENGTH};
+use envelope::format::{Limits, Parsed, DEFAULT_MAX_BODY_LENGTH, MAX_FRAME_LENGTH, MAX_NON_FRAMED_LENGTH};
 use envelope::internal::body::FINAL_FRAME_MARKER;
 use envelope::internal::header;
 use envelope::stream::{decrypt, decrypt_stream, DecryptOptions, Decryptor, EncryptOptions};
@@ -237,9 +237,9 @@ fn header_declaring_a_2_gib_frame() {
     };
     assert!(matches!(header::parse(&msg, &high), Ok(Parsed::Done(..))));
     let e = refuse("2 GiB frame", &msg, &allow_all(), |e| {
-        matches!(e, Error::Limit(_))
+        matches!(e, Error::LengthLimit { .. })
     });
-    assert!(e.contains("frame length 2147483648"), "{e}");
+    assert!(e.contains("frame length of 2147483648 bytes"), "{e}");
 }
 
 /// A genuine message (valid header tag) with the largest frame length, whose
@@ -280,6 +280,12 @@ fn authenticated_header_then_a_2_gib_frame() {
     });
 }
 
+/// A refusal for a length: the format's bound ([`Error::Limit`]) or the
+/// caller's ([`Error::LengthLimit`]).
+fn over_limit(e: &Error) -> bool {
+    matches!(e, Error::Limit(_) | Error::LengthLimit { .. })
+}
+
 /// The known-answer set's empty non-framed message, with its body length
 /// field set to `len`.
 fn non_framed_declaring(len: u64) -> Vec<u8> {
@@ -311,11 +317,11 @@ fn non_framed_body_of_64_gib() {
         let msg = non_framed_declaring(len);
         let (r, peak) = peak_of(|| decrypt(&k, &opts, &msg).map(|_| ()));
         let e = r.expect_err(what);
-        assert!(matches!(e, Error::Limit(_)), "{what}: {e:?}");
+        assert!(over_limit(&e), "{what}: {e:?}");
         assert!(e.to_string().contains(&len.to_string()), "{what}: {e}");
         assert!(peak < BOUND, "{what}: allocated {peak} bytes");
         let (r, peak) = peak_of(|| decrypt_stream(&k, &opts, &msg[..], std::io::sink()));
-        assert!(matches!(r, Err(Error::Limit(_))), "{what}");
+        assert!(r.as_ref().is_err_and(over_limit), "{what}");
         assert!(
             peak < STREAM_BOUND,
             "{what}: decrypt_stream allocated {peak} bytes"
@@ -328,7 +334,8 @@ fn non_framed_body_of_64_gib() {
     let (r, peak) = peak_of(|| decrypt(&k, &opts, &msg).map(|_| ()));
     assert!(matches!(r, Err(Error::Truncated(_))), "{r:?}");
     assert!(peak < BOUND, "allocated {peak} bytes");
-    // A caller may raise the limit up to the AES-GCM bound.
+    // A caller may raise the limit up to the AES-GCM bound (a higher limit
+    // is that bound: longer bodies are invalid).
     let raised = DecryptOptions {
         limits: Limits {
             max_body_length: 64 << 30,
@@ -336,7 +343,7 @@ fn non_framed_body_of_64_gib() {
         },
         ..allow_all()
     };
-    let msg = non_framed_declaring(64 << 30);
+    let msg = non_framed_declaring(MAX_NON_FRAMED_LENGTH);
     let (r, peak) = peak_of(|| decrypt(&k, &raised, &msg).map(|_| ()));
     assert!(matches!(r, Err(Error::Truncated(_))), "{r:?}");
     assert!(peak < BOUND, "allocated {peak} bytes");

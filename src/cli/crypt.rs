@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 
+use envelope::format::Limits;
 use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
 use envelope::EncryptionContext;
@@ -142,7 +143,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         reproduced_encryption_context: ctx.pairs,
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
         unsigned_only: a.decrypt_unsigned,
-        ..DecryptOptions::default()
+        limits: limits(a.max_length),
     };
     let check = DecryptChecks {
         required_keys: &ctx.required_keys,
@@ -163,6 +164,20 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     );
     store_detail(service, ui);
     r
+}
+
+/// The parser's limits under `--max-length N`: frames and non-framed bodies
+/// up to N bytes (frames cannot be longer than 2^32-1 anyway).
+fn limits(max_length: Option<u64>) -> Limits {
+    let default = Limits::default();
+    match max_length {
+        None => default,
+        Some(n) => Limits {
+            max_frame_length: u32::try_from(n).unwrap_or(u32::MAX),
+            max_body_length: n,
+            ..default
+        },
+    }
 }
 
 /// The per-file work of encrypt or decrypt: reads one input (named as given)
@@ -427,6 +442,11 @@ impl Failed<'_> {
             }
             Err(envelope::Error::Io(e)) if self.output.0 => Err(CliError::io(self.output.1, e)),
             Err(envelope::Error::Io(e)) if self.input.0 => Err(CliError::io(self.input.1, e)),
+            // Only decrypt sets these limits; the message may be valid.
+            Err(e @ envelope::Error::LengthLimit { .. }) => Err(CliError::usage(format!(
+                "{}: {e}; --max-length N accepts longer ones",
+                self.what
+            ))),
             Err(e) => Err(CliError::from_lib(self.what, e)),
         }
     }

@@ -173,6 +173,12 @@ struct DecryptArgs {
     /// Hold all plaintext until the whole message, signature included, has verified.
     #[arg(short, long)]
     buffer: bool,
+
+    /// The longest frame, or non-framed body, to accept in bytes (as in aws-encryption-cli).
+    /// Default: any frame length, and non-framed bodies up to 64 MiB (such a body is held in
+    /// memory until its tag verifies). A message over the limit is refused with exit code 2.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_length: Option<u64>,
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.

@@ -156,17 +156,27 @@ pub struct NonFramedHeader {
 }
 
 /// Parses the prefix of a non-framed body, rejecting lengths over `max_len`
-/// before anything is read or allocated.
+/// before anything is read or allocated: over the AES-GCM bound the message
+/// is invalid ([`Error::Limit`]), under it only too long for the caller
+/// ([`Error::LengthLimit`]).
 pub fn parse_non_framed_header(buf: &[u8], max_len: u64) -> Result<Parsed<NonFramedHeader>> {
     let mut cur = Cursor::new(buf);
     let r = (|| {
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(cur.take(IV_LEN)?);
         let content_len = cur.u64()?;
-        if content_len > max_len {
+        if content_len > super::MAX_NON_FRAMED_LENGTH {
             return Err(super::Stop::Invalid(Error::Limit(format!(
-                "non-framed body of {content_len} bytes exceeds the limit of {max_len}"
+                "non-framed body of {content_len} bytes exceeds the AES-GCM limit of {}",
+                super::MAX_NON_FRAMED_LENGTH
             ))));
+        }
+        if content_len > max_len {
+            return Err(super::Stop::Invalid(Error::LengthLimit {
+                what: "non-framed body",
+                length: content_len,
+                limit: max_len,
+            }));
         }
         Ok(NonFramedHeader { iv, content_len })
     })();
@@ -241,6 +251,13 @@ mod tests {
         assert!(matches!(
             parse_non_framed_header(&b, super::super::MAX_NON_FRAMED_LENGTH),
             Err(Error::Limit(_))
+        ));
+        // Within the AES-GCM bound, over the caller's limit: the caller's refusal.
+        b.truncate(12);
+        b.extend_from_slice(&(1u64 << 30).to_be_bytes());
+        assert!(matches!(
+            parse_non_framed_header(&b, 1 << 20),
+            Err(Error::LengthLimit { length, limit: 1048576, .. }) if length == 1 << 30
         ));
     }
 

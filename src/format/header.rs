@@ -239,10 +239,11 @@ fn read(cur: &mut Cursor<'_>, limits: &Limits) -> Result<Header, Stop> {
             return Err(invalid(Part::Header, "framed message with a zero frame length"));
         }
         ContentType::Framed if frame_length > limits.max_frame_length => {
-            return Err(Stop::Invalid(Error::Limit(format!(
-                "frame length {frame_length} exceeds the limit of {}",
-                limits.max_frame_length
-            ))));
+            return Err(Stop::Invalid(Error::LengthLimit {
+                what: "frame length",
+                length: frame_length.into(),
+                limit: limits.max_frame_length.into(),
+            }));
         }
         _ => {}
     }
@@ -363,6 +364,6 @@ mod tests {
             max_frame_length: 1024,
             ..Limits::default()
         };
-        assert!(matches!(parse(&b, &limits), Err(Error::Limit(_))));
+        assert!(matches!(parse(&b, &limits), Err(Error::LengthLimit { .. })));
     }
 }

@@ -18,6 +18,7 @@ mod cli_files;
 mod cli_inspect;
 mod cli_interrupt;
 mod cli_keystore;
+mod cli_migration;
 mod cli_pipes;
 mod cli_readme;
 mod cli_usage;

@@ -1,0 +1,118 @@
+//! What users coming from aws-encryption-cli type, and what its messages and
+//! keys look like: `--max-length` for large non-framed messages, `-c a=1 b=2`,
+//! messages without a KMS-core key decrypted without `-w`, and RSA key files
+//! in every common encoding.
+
+use std::fs;
+
+use envelope::format::{Limits, Parsed};
+use envelope::internal::header;
+
+use crate::support::cli::Env;
+use crate::support::fixtures::repo_file;
+
+/// The known-answer set's signed 9000-byte non-framed message, its
+/// plaintext, and the `-w` words of its key (copied into the test's world).
+fn non_framed_kat(env: &Env) -> (Vec<u8>, Vec<u8>, Vec<&'static str>) {
+    let msg = fs::read(repo_file("testdata/kat/messages/nonframed-suite-0578.esdk")).unwrap();
+    let plain = fs::read(repo_file("testdata/kat/plaintexts/medium.bin")).unwrap();
+    env.write(
+        "kat.key",
+        &fs::read(repo_file("testdata/kat/keys/aes-256.key")).unwrap(),
+    );
+    let words = vec![
+        "-w",
+        "provider=raw-aes",
+        "key=kat.key",
+        "namespace=envelope-kat",
+        "name=aes-256",
+    ];
+    (msg, plain, words)
+}
+
+/// `v` as the `&str`s the runners take.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Where the non-framed body's length field lies in `msg`.
+fn body_length_at(msg: &[u8]) -> usize {
+    let Ok(Parsed::Done(_, header_len)) = header::parse(msg, &Limits::default()) else {
+        panic!("header")
+    };
+    header_len + 12
+}
+
+#[test]
+fn max_length_bounds_non_framed_bodies_and_frames_with_exit_2() {
+    let env = Env::new();
+    let (msg, plain, words) = non_framed_kat(&env);
+    env.write("m.esdk", &msg);
+    let decrypt = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["decrypt", "-i", "m.esdk", "-o", "m.out"]
+            .map(String::from)
+            .to_vec();
+        v.extend(words.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+
+    // One byte under the body's length: a usage error naming the flag, nothing written.
+    let small = decrypt(&["--max-length", "8999"]);
+    let err = env.fails(&strs(&small), 2);
+    assert!(err.contains("--max-length"), "{err}");
+    assert!(err.contains("9000"), "{err}");
+    assert!(!env.path("m.out").exists());
+    // Exactly the body's length: it decrypts.
+    env.ok(&strs(&decrypt(&["--max-length", "9000"])));
+    assert_eq!(env.read("m.out"), plain);
+    fs::remove_file(env.path("m.out")).unwrap();
+
+    // A body over the default limit (64 MiB): exit 2 naming the flag, never
+    // 1 as if tampered. (The length field says so; the body is not there,
+    // so with a larger limit the message is found truncated: exit 1.)
+    let mut big = msg.clone();
+    let at = body_length_at(&big);
+    big[at..at + 8].copy_from_slice(&((64u64 << 20) + 1).to_be_bytes());
+    env.write("m.esdk", &big);
+    let err = env.fails(&strs(&decrypt(&[])), 2);
+    assert!(err.contains("--max-length"), "{err}");
+    let err = env.fails(&strs(&decrypt(&["--max-length", "100000000"])), 1);
+    assert!(!err.contains("--max-length"), "{err}");
+
+    // Frames too: a framed message whose frames are longer than --max-length.
+    env.write("f", &plain);
+    env.ok(&[
+        "encrypt",
+        "-i",
+        "f",
+        "-o",
+        "f.enc",
+        "-w",
+        "provider=raw-aes",
+        "key=kat.key",
+        "namespace=envelope-kat",
+        "name=aes-256",
+        "--frame-length",
+        "4096",
+    ]);
+    let err = env.fails(
+        &[
+            "decrypt",
+            "-i",
+            "f.enc",
+            "-o",
+            "f.out",
+            "-w",
+            "provider=raw-aes",
+            "key=kat.key",
+            "namespace=envelope-kat",
+            "name=aes-256",
+            "--max-length",
+            "4095",
+        ],
+        2,
+    );
+    assert!(err.contains("--max-length") && err.contains("4096"), "{err}");
+    assert!(!env.path("f.out").exists());
+}
