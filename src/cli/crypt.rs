@@ -204,7 +204,7 @@ fn run(
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };
     progress.set_file(&job.input_name());
-    let r = run_job(job, common.force, Parents::MustExist, mode, &progress, body)
+    let r = run_job(job, common.force, Parents::Create, mode, &progress, body)
         .and_then(|(summary, out)| out.commit().map(|()| summary));
     drop(progress);
     match r {

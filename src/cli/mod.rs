@@ -80,7 +80,8 @@ struct CommonArgs {
     input: Vec<PathBuf>,
 
     /// Output: a file, a directory (an existing one, or a path ending in /), or - for stdout
-    /// (the default). Several inputs or a directory input need a directory.
+    /// (the default). Several inputs or a directory input need a directory. Missing parent
+    /// directories are created.
     #[arg(short, long, value_name = "PATH", default_value = "-")]
     output: PathBuf,
 

@@ -29,8 +29,12 @@ pub enum Output {
 /// What [`Output::file`] does about a missing parent directory.
 #[derive(Clone, Copy)]
 pub enum Parents<'a> {
-    /// It is an error (a single output file: a typo is more likely than a wish).
+    /// It is an error (the files of `keygen`, named next to each other).
     MustExist,
+    /// They are created, and removed again if the output is discarded (a
+    /// single output file, as directory outputs create theirs). Only for an
+    /// output made final by [`Output::commit`].
+    Create,
     /// It is created and recorded in a [`MadeDirs`]: in a directory run several
     /// outputs share directories, so none of them can remove one alone.
     Shared(&'a MadeDirs),
@@ -90,6 +94,9 @@ pub struct FileOutput {
     tmp: Option<tempfile::NamedTempFile>,
     dest: PathBuf,
     force: bool,
+    /// Directories made for this output ([`Parents::Create`]), outermost
+    /// first: removed if it is discarded.
+    made: Vec<PathBuf>,
 }
 
 impl Output {
@@ -114,13 +121,10 @@ impl Output {
         let resolved;
         let found = fs::symlink_metadata(path).ok();
         let (path, found) = match found {
-            Some(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
-                Ok(p) => {
-                    resolved = p;
-                    (resolved.as_path(), fs::metadata(&resolved).ok())
-                }
-                Err(_) => (path, None),
-            },
+            Some(m) if m.file_type().is_symlink() => {
+                resolved = resolve_link(path)?;
+                (resolved.as_path(), fs::metadata(&resolved).ok())
+            }
             other => (path, other),
         };
         // One look at the destination serves every check (a directory run
@@ -145,9 +149,14 @@ impl Output {
             )));
         }
         let dir = parent_of(path);
-        if let Parents::Shared(made) = parents {
-            made.record(create_dirs(&dir)?);
-        }
+        let made = match parents {
+            Parents::MustExist => Vec::new(),
+            Parents::Create => create_dirs(&dir)?,
+            Parents::Shared(made) => {
+                made.record(create_dirs(&dir)?);
+                Vec::new()
+            }
+        };
         match tempfile::Builder::new()
             .prefix(".envelope-")
             .suffix(".tmp")
@@ -159,12 +168,16 @@ impl Output {
                     tmp: Some(tmp),
                     dest: path.to_path_buf(),
                     force,
+                    made,
                 }))
             }
-            Err(e) => Err(CliError::io(
-                format!("cannot create a file in {}", dir.display()),
-                e,
-            )),
+            Err(e) => {
+                remove_dirs(&made);
+                Err(CliError::io(
+                    format!("cannot create a file in {}", dir.display()),
+                    without_path(e),
+                ))
+            }
         }
     }
 
@@ -208,6 +221,40 @@ impl Output {
     }
 }
 
+/// The file a symbolic link output points to. A link to nothing is refused,
+/// as `cp` refuses to write through one: creating its target (perhaps in
+/// another directory, perhaps under a mistyped name) is rarely the wish.
+fn resolve_link(path: &Path) -> Result<PathBuf, CliError> {
+    match fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let target = fs::read_link(path).map_err(|e| CliError::io(path.display(), e))?;
+            Err(CliError::usage(format!(
+                "{} is a symbolic link to a missing file {}",
+                path.display(),
+                target.display()
+            )))
+        }
+        Err(e) => Err(CliError::io(path.display(), e)),
+    }
+}
+
+/// `e` without the temporary file's path that `tempfile` adds to its errors:
+/// messages name the output, never a hidden `.envelope-*.tmp` file.
+fn without_path(e: io::Error) -> io::Error {
+    let os_error = e
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .and_then(|source| source.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error)
+        .or_else(|| e.raw_os_error());
+    match os_error {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None if e.get_ref().is_some() => io::Error::from(e.kind()),
+        None => e,
+    }
+}
+
 /// Refuses a terminal stdout for ciphertext (`binary_to_terminal_ok` false).
 pub fn check_stdout(binary_to_terminal_ok: bool) -> Result<(), CliError> {
     if !binary_to_terminal_ok && io::stdout().is_terminal() {
@@ -219,7 +266,17 @@ pub fn check_stdout(binary_to_terminal_ok: bool) -> Result<(), CliError> {
 }
 
 impl FileOutput {
+    /// Makes the output durable and final; on failure removes what was made
+    /// for it (the temporary file, the directories).
     fn commit(&mut self) -> Result<(), CliError> {
+        let r = self.sync_and_rename();
+        if r.is_err() {
+            remove_dirs(&self.made);
+        }
+        r
+    }
+
+    fn sync_and_rename(&mut self) -> Result<(), CliError> {
         let name = self.dest.display().to_string();
         let Some(tmp) = self.tmp.take() else {
             return Err(CliError::io(&name, io::Error::other("output already closed")));
@@ -234,9 +291,10 @@ impl FileOutput {
             force: self.force,
             dev: 0,
         };
-        let parent = parent_of(&finished.dest);
+        let mut dirs: Vec<PathBuf> = self.made.iter().map(|d| parent_of(d)).collect();
+        dirs.push(parent_of(&finished.dest));
         finished.rename()?;
-        sync_dirs([parent].iter());
+        sync_dirs(dirs.iter());
         Ok(())
     }
 
@@ -296,7 +354,7 @@ impl Finished {
             tmp.persist_noclobber(&self.dest)
         };
         // A failed rename hands the temporary file back: it goes here.
-        let outcome = r.map_err(|e| CliError::io(name, e.error));
+        let outcome = r.map_err(|e| CliError::io(name, without_path(e.error)));
         super::interrupt::unregister(&tmp_path);
         outcome
     }
@@ -401,7 +459,16 @@ impl Drop for FileOutput {
             let path = tmp.path().to_path_buf();
             drop(tmp);
             super::interrupt::unregister(&path);
+            remove_dirs(&self.made);
         }
+    }
+}
+
+/// Removes directories made for an output (outermost first in `dirs`),
+/// innermost first; one that is no longer empty stays.
+fn remove_dirs(dirs: &[PathBuf]) {
+    for d in dirs.iter().rev() {
+        let _ = fs::remove_dir(d);
     }
 }
 
@@ -421,9 +488,7 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
             // Another process (or a symlink race) got there first: fine if it is a directory.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
             Err(e) => {
-                for c in created.iter().rev() {
-                    let _ = fs::remove_dir(c);
-                }
+                remove_dirs(&created);
                 return Err(CliError::io(
                     format!("cannot create the directory {}", d.display()),
                     e,

@@ -554,9 +554,7 @@ fn io_errors_exit_3_and_name_the_file() {
     // The output's parent is a file.
     let err = env.fails(&with(&["encrypt", "-i", "p", "-o", "p/x"], &key), 3);
     assert!(err.contains("p"), "{err}");
-    // The output's parent does not exist (only directory outputs are created).
-    let err = env.fails(&with(&["encrypt", "-i", "p", "-o", "no/such/dir/x"], &key), 3);
-    assert!(err.contains("no/such/dir"), "{err}");
+    // (A missing parent is created: see missing_parents_of_an_output_file_...)
     // A key file that is missing.
     let err = env.fails(
         &[
@@ -980,4 +978,48 @@ fn a_bit_flip_in_an_aws_kms_key_arn_exits_1_however_keyrings_are_nested() {
             );
         }
     }
+}
+
+#[test]
+fn missing_parents_of_an_output_file_are_created_and_removed_on_failure() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("a", b"parents");
+    env.ok(&with(&["encrypt", "-i", "a", "-o", "nodir/sub/a.enc"], &key));
+    env.ok(&with(&["decrypt", "-i", "nodir/sub/a.enc", "-o", "back/a"], &key));
+    assert_eq!(env.read("back/a"), b"parents");
+
+    // A failed run leaves neither the file nor the directories made for it.
+    let mut bad = env.read("nodir/sub/a.enc");
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    env.write("bad.enc", &bad);
+    let before = env.snapshot();
+    let err = env.fails(&with(&["decrypt", "-i", "bad.enc", "-o", "new1/new2/a"], &key), 1);
+    assert!(!err.contains(".envelope-"), "{err}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn output_errors_name_the_output_never_a_temporary_file() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("a", b"x");
+
+    // A link to nothing: said plainly, and nothing is written.
+    std::os::unix::fs::symlink("missing-target", env.path("link.enc")).unwrap();
+    let before = env.snapshot();
+    let err = env.fails(&with(&["encrypt", "-i", "a", "-o", "link.enc"], &key), 2);
+    assert!(
+        err.contains("link.enc is a symbolic link to a missing file missing-target"),
+        "{err}"
+    );
+    assert_eq!(env.snapshot(), before);
+
+    // A parent that is a file: the error names the output's directory.
+    env.write("plain", b"not a directory");
+    let err = env.fails(&with(&["encrypt", "-i", "a", "-o", "plain/a.enc"], &key), 3);
+    assert!(err.contains("plain"), "{err}");
+    assert!(!err.contains(".envelope-") && !err.contains(".tmp"), "{err}");
 }
