@@ -86,7 +86,7 @@ struct CommonArgs {
     output: PathBuf,
 
     /// Process directories given with -i, and everything below them; the tree is mirrored
-    /// under the output directory.
+    /// under the output directory (one directory: its contents; several: each under its name).
     #[arg(short = 'r', visible_short_alias = 'R', long)]
     recursive: bool,
 

@@ -76,8 +76,11 @@ enum Shape {
     /// One input into one output: stdin, stdout or files.
     Single(Job),
     /// Files and trees (with `-r`) into the directory `out` (missing
-    /// directories are created).
-    Tree { inputs: Vec<PathBuf>, out: PathBuf },
+    /// directories are created). Each input comes with where it goes: a
+    /// file into `out`; a directory's contents into `out` itself when it is
+    /// the only input, else into `out/NAME` (as `cp -r d1 d2 out/` does), so
+    /// that trees never merge.
+    Tree { inputs: Vec<(PathBuf, PathBuf)> },
 }
 
 /// One step of a walk: a file to process, or an output directory that mirrors
@@ -136,7 +139,7 @@ impl Iterator for Steps<'_> {
     type Item = Result<Step, CliError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (inputs, out) = match &self.plan.shape {
+        let inputs = match &self.plan.shape {
             Shape::Single(job) => {
                 if self.next_input > 0 {
                     return None;
@@ -144,7 +147,7 @@ impl Iterator for Steps<'_> {
                 self.next_input = 1;
                 return Some(Ok(Step::File(job.clone())));
             }
-            Shape::Tree { inputs, out } => (inputs, out),
+            Shape::Tree { inputs } => inputs,
         };
         loop {
             if let Some(job) = self.walk.files.pop() {
@@ -153,7 +156,7 @@ impl Iterator for Steps<'_> {
             if let Some((dir, o)) = self.walk.pending.pop() {
                 return Some(self.list(&dir, &o).map(|()| Step::Dir(o)));
             }
-            let input = inputs.get(self.next_input)?;
+            let (input, out) = inputs.get(self.next_input)?;
             self.next_input += 1;
             if input.is_dir() {
                 self.walk.pending.push((input.clone(), out.clone()));
@@ -317,8 +320,7 @@ pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> 
             }
         }
         Shape::Tree {
-            inputs: inputs.to_vec(),
-            out: out.clone(),
+            inputs: destinations(inputs, out)?,
         }
     };
     let mut plan = Plan {
@@ -330,6 +332,58 @@ pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> 
     };
     check(&mut plan, common, ui)?;
     Ok(plan)
+}
+
+/// Where each input of a directory run goes (see [`Shape::Tree`]). Refuses
+/// inputs that overlap (one directory inside another, or given twice: its
+/// files would be processed twice) and two directories of one name (they
+/// would be mirrored into one), before anything is written.
+fn destinations(inputs: &[PathBuf], out: &Path) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
+    let dirs: Vec<(&PathBuf, PathBuf)> = inputs
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| (p, absolute(p)))
+        .collect();
+    for input in inputs {
+        let abs = absolute(input);
+        if let Some((dir, _)) = dirs
+            .iter()
+            .find(|(d, d_abs)| !std::ptr::eq(*d, input) && abs.starts_with(d_abs))
+        {
+            let how = if abs == absolute(dir) {
+                "is given twice"
+            } else {
+                "overlaps"
+            };
+            return Err(CliError::usage(format!(
+                "-i {} {how} -i {}: each file must come from one input",
+                input.display(),
+                dir.display()
+            )));
+        }
+    }
+    let mut mirrored: HashMap<PathBuf, &Path> = HashMap::new();
+    inputs
+        .iter()
+        .map(|input| {
+            if inputs.len() == 1 || !input.is_dir() {
+                return Ok((input.clone(), out.to_path_buf()));
+            }
+            let name = absolute(input).file_name().map(OsStr::to_owned).ok_or_else(|| {
+                CliError::usage(format!("{} has no name to mirror it under", input.display()))
+            })?;
+            let root = out.join(name);
+            if let Some(other) = mirrored.insert(root.clone(), input) {
+                return Err(CliError::usage(format!(
+                    "-i {} and -i {} would both be mirrored as {}",
+                    other.display(),
+                    input.display(),
+                    root.display()
+                )));
+            }
+            Ok((input.clone(), root))
+        })
+        .collect()
 }
 
 /// The output file name in a directory: on encrypt, `name` + suffix; on
@@ -381,11 +435,11 @@ fn ends_with_separator(p: &Path) -> bool {
 ///
 /// Two inputs of one tree can only meet in one output directory, so within a
 /// tree the names are compared a directory at a time (memory stays that of
-/// one listing); with several `-i` inputs, whose trees merge, every output
-/// path is remembered.
+/// one listing); with several `-i` inputs, whose files share the output
+/// directory, every output path is remembered.
 fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> {
     let metadata = common.metadata_output.as_deref().filter(|p| !is_dash(p));
-    let remember_all = matches!(&plan.shape, Shape::Tree { inputs, .. } if inputs.len() > 1);
+    let remember_all = matches!(&plan.shape, Shape::Tree { inputs } if inputs.len() > 1);
     let mut seen: HashMap<PathBuf, String> = HashMap::new();
     let (mut files, mut total) = (0u64, Some(0u64));
     for step in plan.steps(Some(ui)) {

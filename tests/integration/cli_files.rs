@@ -180,9 +180,10 @@ fn nested_directories_are_mirrored() {
         ],
         &key,
     ));
-    assert!(env.path("all/x.txt.encrypted").is_file());
+    // Several inputs: each directory under its own name, files at the top.
+    assert!(env.path("all/other/x.txt.encrypted").is_file());
     assert!(env.path("all/loose.txt.encrypted").is_file());
-    assert!(env.path("all/a/one.txt.encrypted").is_file());
+    assert!(env.path("all/tree/a/one.txt.encrypted").is_file());
 }
 
 #[cfg(unix)]
@@ -1022,4 +1023,67 @@ fn output_errors_name_the_output_never_a_temporary_file() {
     let err = env.fails(&with(&["encrypt", "-i", "a", "-o", "plain/a.enc"], &key), 3);
     assert!(err.contains("plain"), "{err}");
     assert!(!err.contains(".envelope-") && !err.contains(".tmp"), "{err}");
+}
+
+#[test]
+fn several_input_directories_are_mirrored_under_their_names() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("d1/same.txt", b"one");
+    env.write("d1/sub/deeper/f", b"deep");
+    env.write("d2/same.txt", b"two");
+    env.write("top.txt", b"top");
+    env.ok(&with(
+        &["encrypt", "-r", "-i", "d1", "d2", "top.txt", "-o", "out"],
+        &key,
+    ));
+    for f in ["d1/same.txt", "d1/sub/deeper/f", "d2/same.txt", "top.txt"] {
+        assert!(env.path(&format!("out/{f}.encrypted")).is_file(), "{f}");
+    }
+    env.ok(&with(
+        &["decrypt", "-r", "-i", "out/d1", "out/d2", "-o", "back"],
+        &key,
+    ));
+    assert_eq!(env.read("back/d1/same.txt"), b"one");
+    assert_eq!(env.read("back/d2/same.txt"), b"two");
+    assert_eq!(env.read("back/d1/sub/deeper/f"), b"deep");
+
+    // One directory: the output directory holds its contents, as before.
+    env.ok(&with(&["encrypt", "-r", "-i", "d1", "-o", "single"], &key));
+    assert!(env.path("single/same.txt.encrypted").is_file());
+    assert!(!env.path("single/d1").exists());
+}
+
+#[test]
+fn overlapping_input_directories_are_refused_before_anything_is_written() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("d/sub/deeper/f", b"f");
+    env.write("d/sub/g", b"g");
+    env.write("p/x/a", b"a");
+    env.write("q/x/b", b"b");
+    let before = env.snapshot();
+    for inputs in [
+        &["d/sub", "d/sub/deeper"][..],
+        &["d/sub/deeper", "d"],
+        &["d", "d"],
+        &["d", "./d/"],
+        &["d", "d/sub/g"],
+    ] {
+        let args = with(&with(&["encrypt", "-r", "-i"], inputs), &["-o", "out"]);
+        let err = env.fails(&with(&args, &key), 2);
+        assert!(
+            err.contains("overlap") || err.contains("twice"),
+            "{inputs:?}: {err}"
+        );
+        assert!(!err.contains("--suffix"), "{err}");
+        assert_eq!(env.snapshot(), before, "{inputs:?}");
+    }
+    // Two directories of one name would be mirrored into one.
+    let err = env.fails(
+        &with(&["encrypt", "-r", "-i", "p/x", "q/x", "-o", "out"], &key),
+        2,
+    );
+    assert!(err.contains("out/x") || err.contains("out\\x"), "{err}");
+    assert_eq!(env.snapshot(), before);
 }
