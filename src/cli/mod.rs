@@ -123,9 +123,11 @@ struct CommonArgs {
     #[arg(skip)]
     wrapping_key_groups: Vec<Vec<String>>,
 
-    /// Encryption context pair k=v (repeatable). On decrypt each pair must match the message;
-    /// a bare key requires that key to be present.
-    #[arg(short = 'c', long = "encryption-context", value_name = "K=V")]
+    /// Encryption context pairs k=v: several after one -c (`-c a=1 b=2`, as aws-encryption-cli
+    /// takes them), and -c may be repeated. On decrypt each pair must match the message; a bare
+    /// key requires that key to be present.
+    #[arg(short = 'c', long = "encryption-context", value_name = "K=V", num_args = 1..,
+          action = clap::ArgAction::Append)]
     encryption_context: Vec<String>,
 
     /// Commitment policy.

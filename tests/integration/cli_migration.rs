@@ -8,7 +8,7 @@ use std::fs;
 use envelope::format::{Limits, Parsed};
 use envelope::internal::header;
 
-use crate::support::cli::Env;
+use crate::support::cli::{aes_key, with, Env};
 use crate::support::fixtures::repo_file;
 
 /// The known-answer set's signed 9000-byte non-framed message, its
@@ -115,4 +115,32 @@ fn max_length_bounds_non_framed_bodies_and_frames_with_exit_2() {
     );
     assert!(err.contains("--max-length") && err.contains("4096"), "{err}");
     assert!(!env.path("f.out").exists());
+}
+
+#[test]
+fn several_context_pairs_after_one_c() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("x", b"context");
+    env.ok(&with(
+        &["encrypt", "-c", "a=1", "b=2", "-i", "x", "-o", "x.enc"],
+        &key,
+    ));
+    let out = env.ok(&["inspect", "--json", "x.enc"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["encryption_context"]["a"], "1", "{v}");
+    assert_eq!(v["encryption_context"]["b"], "2", "{v}");
+    // On decrypt too, pairs and bare keys mixed, with -c repeated as well.
+    env.ok(&with(
+        &[
+            "decrypt", "-c", "a=1", "b", "-c", "a", "-i", "x.enc", "-o", "x.out",
+        ],
+        &key,
+    ));
+    assert_eq!(env.read("x.out"), b"context");
+    let err = env.fails(
+        &with(&["decrypt", "-c", "a=1", "b=3", "-i", "x.enc", "-o", "y"], &key),
+        1,
+    );
+    assert!(err.contains("'b'"), "{err}");
 }
