@@ -74,7 +74,7 @@ impl HeaderInfo {
 }
 
 impl EdkInfo {
-    fn new(e: &EncryptedDataKey) -> EdkInfo {
+    pub fn new(e: &EncryptedDataKey) -> EdkInfo {
         let (provider_info, provider_info_encoding) = match printable(&e.provider_info) {
             Some(s) => (s.to_owned(), "utf-8"),
             None => (STANDARD.encode(&e.provider_info), "base64"),
@@ -86,6 +86,23 @@ impl EdkInfo {
             raw_aes_key_name: raw_aes_key_name(&e.provider_info),
             raw_ecdh: super::ecdh::EdkKeys::of(&e.provider_id, &e.provider_info),
             ciphertext_length: e.ciphertext.len(),
+        }
+    }
+
+    /// The provider id and the key's name where the info holds one (a raw
+    /// AES or RSA key name, a KMS key ARN; an ECDH key's curve and keys):
+    /// enough to tell which `-w` key opens it, without the IV and other bytes.
+    pub fn key_label(&self) -> String {
+        if let Some(k) = &self.raw_ecdh {
+            return format!("{} ({})", self.provider_id, k.one_line());
+        }
+        let name = self
+            .raw_aes_key_name
+            .as_deref()
+            .or((self.provider_info_encoding == "utf-8").then_some(self.provider_info.as_str()));
+        match name {
+            Some(n) => format!("provider {:?} key {n:?}", self.provider_id),
+            None => format!("provider {:?}", self.provider_id),
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use envelope::format::EncryptedDataKey;
-use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring};
+use envelope::keyring::kms::{DiscoveryFilter, KmsKeyring, PROVIDER_ID as KMS_PROVIDER_ID};
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
@@ -25,6 +25,7 @@ use envelope::Secret;
 use zeroize::Zeroizing;
 
 use super::error::CliError;
+use super::header_info::EdkInfo;
 use super::store::{self, Need};
 use super::ui::Ui;
 
@@ -237,6 +238,9 @@ impl Keyring for Deferred {
         if materials.plaintext_data_key.is_some() {
             return Ok(());
         }
+        if !edks.iter().any(|e| e.provider_id == KMS_PROVIDER_ID) {
+            return Err(envelope::Error::NoDataKey(no_kms_key(edks)));
+        }
         match self.built.get_or_init(|| self.build()) {
             Ok(k) => k.on_decrypt(materials, edks),
             Err(e) => {
@@ -249,6 +253,17 @@ impl Keyring for Deferred {
             }
         }
     }
+}
+
+/// Why a message without any KMS-core data key cannot open with a KMS-core
+/// keyring, naming the keys it has, so the user knows which `-w` to give
+/// (rather than a word about discovery filters; the key store is not needed).
+fn no_kms_key(edks: &[EncryptedDataKey]) -> String {
+    let keys: Vec<String> = edks.iter().map(|e| EdkInfo::new(e).key_label()).collect();
+    format!(
+        "the message has no KMS-core ({KMS_PROVIDER_ID}) key; its data key is wrapped by {}: give that key with -w",
+        keys.join(", ")
+    )
 }
 
 fn take(map: &mut BTreeMap<String, String>, k: &str, provider: &str) -> Result<String, CliError> {

@@ -144,3 +144,22 @@ fn several_context_pairs_after_one_c() {
     );
     assert!(err.contains("'b'"), "{err}");
 }
+
+#[test]
+fn a_message_without_a_kms_key_names_the_keys_it_has() {
+    let env = Env::new();
+    let key = aes_key(&env);
+    env.write("x", b"raw");
+    env.ok(&with(&["encrypt", "-i", "x", "-o", "x.enc"], &key));
+    for extra in [&[][..], &["-k", "alias/none"]] {
+        let args = with(&["decrypt", "-i", "x.enc", "-o", "x.out"], extra);
+        let err = env.fails(&args, 1);
+        assert!(err.contains("the message has no KMS-core (aws-kms) key"), "{err}");
+        assert!(err.contains("tests") && err.contains("aes-1"), "{err}");
+        assert!(err.contains("-w"), "{err}");
+        assert!(!err.contains("discovery filter"), "{err}");
+        assert!(!env.path("x.out").exists());
+    }
+    // Nothing needed the key store, so none was made.
+    assert!(!env.home().exists());
+}
