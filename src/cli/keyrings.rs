@@ -1,6 +1,6 @@
 //! Building keyrings from `-w` groups, as aws-encryption-cli spells them:
 //! `-w provider=raw-aes key=PATH namespace=NS name=NAME`,
-//! `-w provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=...`,
+//! `-w provider=raw-rsa key=FILE namespace=NS name=NAME padding=...`,
 //! `-w provider=raw-ecdh scheme=static|ephemeral|discovery ...` (see `ecdh.rs`),
 //! `-w key=ID [key=ID...]` (KMS-core keys, any id form), `-w discovery=true`,
 //! and `-k ID` as a short form of `-w key=ID`.
@@ -352,15 +352,9 @@ fn keyring_from_group(
             let padding: RsaPadding = take(&mut map, "padding", &provider)?
                 .parse()
                 .map_err(|e| CliError::usage(format!("-w padding: {e}")))?;
-            let pem =
+            let bytes =
                 Zeroizing::new(fs::read(&path).map_err(|e| CliError::io(format!("key file {path}"), e))?);
-            let is_private = pem.windows(11).any(|w| w == b"PRIVATE KEY");
-            let (public, private) = if is_private {
-                (None, Some(&pem[..]))
-            } else {
-                (Some(&pem[..]), None)
-            };
-            Box::new(RawRsaKeyring::new(&ns, &name, padding, public, private).map_err(lib)?)
+            Box::new(RawRsaKeyring::from_key_file(&ns, &name, padding, &path, &bytes).map_err(lib)?)
         }
         "raw-ecdh" => {
             if !keys.is_empty() {

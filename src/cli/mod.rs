@@ -105,7 +105,8 @@ struct CommonArgs {
     /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-partition=aws discovery-account=ID...]
     /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
-    /// provider=raw-rsa key=PEM_PATH namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512 |
+    /// provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+    /// (FILE: PEM or DER, PKCS#8/PKCS#1 private key or SubjectPublicKeyInfo/PKCS#1 public key) |
     /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
     /// private key as sender-key and the other party's public key) | provider=raw-ecdh scheme=ephemeral
     /// recipient-public-key=FILE (encrypt only) | provider=raw-ecdh scheme=discovery recipient-key=PEM (decrypt only);

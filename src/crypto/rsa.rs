@@ -12,9 +12,9 @@ use std::str::FromStr;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
-    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
-    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1,
-    OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
+    KeyPair, KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+    PublicKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
 };
 use base64::Engine as _;
 use zeroize::Zeroizing;
@@ -199,6 +199,10 @@ impl RsaPrivateKey {
     pub fn from_pkcs8_der(der: &[u8], padding: RsaPadding) -> Result<Self> {
         let key = PrivateDecryptingKey::from_pkcs8(der)
             .map_err(|e| CryptoError::Key(format!("the private key is not a usable RSA key: {e}")))?;
+        Self::with_padding(key, padding)
+    }
+
+    fn with_padding(key: PrivateDecryptingKey, padding: RsaPadding) -> Result<Self> {
         let public = RsaPublicKey::with_padding(key.public_key(), padding)?;
         let dec = match padding.oaep() {
             None => Decrypter::Pkcs1(
@@ -233,6 +237,122 @@ impl RsaPrivateKey {
         };
         Some(Zeroizing::new(plain.to_vec()))
     }
+}
+
+/// The key of an RSA key file: the private key, or only the public key.
+#[derive(Debug)]
+pub enum RsaKey {
+    /// A private key (PKCS#8 or PKCS#1).
+    Private(RsaPrivateKey),
+    /// A public key (SubjectPublicKeyInfo or PKCS#1).
+    Public(RsaPublicKey),
+}
+
+/// The DER prefix of the ANSI X9.62 object identifiers (1.2.840.10045):
+/// `id-ecPublicKey` and the named curves, found in every encoding of an EC key.
+const X962_OID_PREFIX: [u8; 5] = [0x2a, 0x86, 0x48, 0xce, 0x3d];
+
+impl RsaKey {
+    /// Loads an RSA key file in any of the encodings OpenSSL writes: PEM or
+    /// DER, a PKCS#8 or PKCS#1 private key, a SubjectPublicKeyInfo or PKCS#1
+    /// public key. `file` names the file in every error, which says what the
+    /// file holds when it is no RSA key (an EC key, an encrypted key).
+    pub fn from_key_file(file: &str, bytes: &[u8], padding: RsaPadding) -> Result<RsaKey> {
+        let text = std::str::from_utf8(bytes).ok().map(str::trim);
+        match text.and_then(pem_label) {
+            Some(label) => from_pem_block(file, bytes, label, padding),
+            None if text.is_some_and(|t| t.starts_with("-----")) => Err(key_error(file, "is not a PEM key")),
+            None => from_der_any(file, bytes, padding),
+        }
+    }
+}
+
+/// Whether the DER `der` names an ANSI X9.62 (EC) algorithm or curve: asked
+/// only of a key that RSA parsing refused, to say what it is instead.
+fn is_ec(der: &[u8]) -> bool {
+    der.windows(X962_OID_PREFIX.len()).any(|w| w == X962_OID_PREFIX)
+}
+
+fn key_error(file: &str, what: &str) -> CryptoError {
+    CryptoError::Key(format!("{file} {what}"))
+}
+
+/// The label of the PEM block `text` starts with (`RSA PRIVATE KEY`).
+fn pem_label(text: &str) -> Option<&str> {
+    let (label, _) = text.strip_prefix("-----BEGIN ")?.split_once("-----")?;
+    Some(label)
+}
+
+fn from_pem_block(file: &str, bytes: &[u8], label: &str, padding: RsaPadding) -> Result<RsaKey> {
+    let der = || {
+        pem_to_der(bytes, label).map_err(|e| match e {
+            CryptoError::Key(m) => CryptoError::Key(format!("{file}: {m}")),
+            e => e,
+        })
+    };
+    match label {
+        "PRIVATE KEY" => private_pkcs8(file, &der()?, padding),
+        "RSA PRIVATE KEY" => private_pkcs1(file, &der()?, padding),
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => public_any(file, &der()?, padding),
+        "EC PRIVATE KEY" | "EC PARAMETERS" => Err(key_error(file, "is an EC key, not RSA")),
+        "ENCRYPTED PRIVATE KEY" => Err(CryptoError::Key(format!(
+            "{file} is an encrypted private key; decrypt it first: openssl pkcs8 -in {file} -out PLAIN.pem"
+        ))),
+        other => Err(CryptoError::Key(format!(
+            "{file} holds a PEM '{other}' block, not an RSA key ('PRIVATE KEY', 'RSA PRIVATE KEY', \
+             'PUBLIC KEY' or 'RSA PUBLIC KEY')"
+        ))),
+    }
+}
+
+/// A DER key file: each encoding in turn (the outer structures differ, so at
+/// most one of them parses).
+fn from_der_any(file: &str, der: &[u8], padding: RsaPadding) -> Result<RsaKey> {
+    private_pkcs8(file, der, padding)
+        .or_else(|_| private_pkcs1(file, der, padding))
+        .or_else(|_| public_any(file, der, padding))
+        .map_err(|e| match e {
+            CryptoError::Key(_) if !is_ec(der) => key_error(
+                file,
+                "is not an RSA key (PEM or DER: PKCS#8, PKCS#1 or SubjectPublicKeyInfo)",
+            ),
+            e => e,
+        })
+}
+
+/// The error for a key `der` that aws-lc-rs refused: an EC key is named as
+/// such (aws-lc-rs says only "WrongAlgorithm").
+fn unusable(file: &str, der: &[u8], e: impl fmt::Display) -> CryptoError {
+    if is_ec(der) {
+        key_error(file, "is an EC key, not RSA")
+    } else {
+        CryptoError::Key(format!("{file} is not a usable RSA key: {e}"))
+    }
+}
+
+fn private_pkcs8(file: &str, der: &[u8], padding: RsaPadding) -> Result<RsaKey> {
+    let key = PrivateDecryptingKey::from_pkcs8(der).map_err(|e| unusable(file, der, e))?;
+    RsaPrivateKey::with_padding(key, padding).map(RsaKey::Private)
+}
+
+/// A PKCS#1 `RSAPrivateKey`: aws-lc-rs reads it as a key pair, whose PKCS#8
+/// form the decrypting key takes.
+fn private_pkcs1(file: &str, der: &[u8], padding: RsaPadding) -> Result<RsaKey> {
+    let pair = KeyPair::from_der(der).map_err(|e| unusable(file, der, e))?;
+    let pkcs8: Pkcs8V1Der<'static> = pair
+        .as_der()
+        .map_err(|_| CryptoError::Backend("RSA key encoding failed"))?;
+    private_pkcs8(file, pkcs8.as_ref(), padding)
+}
+
+/// A SubjectPublicKeyInfo or PKCS#1 `RSAPublicKey` (aws-lc-rs reads both).
+fn public_any(file: &str, der: &[u8], padding: RsaPadding) -> Result<RsaKey> {
+    let key = PublicKey::from_der(der).map_err(|e| unusable(file, der, e))?;
+    let spki: PublicKeyX509Der<'static> = key
+        .as_der()
+        .map_err(|_| CryptoError::Backend("RSA public key encoding failed"))?;
+    let key = PublicEncryptingKey::from_der(spki.as_ref()).map_err(|e| unusable(file, der, e))?;
+    RsaPublicKey::with_padding(key, padding).map(RsaKey::Public)
 }
 
 /// A new RSA key pair of `bits` bits (2048, 3072 or 4096): the private key
@@ -312,7 +432,8 @@ fn wrong_block(text: &str, label: &str) -> String {
              convert it to SubjectPublicKeyInfo with `openssl rsa -RSAPublicKey_in -pubout`"
             .into(),
         (Some("ENCRYPTED PRIVATE KEY"), _) => {
-            "the private key is encrypted; decrypt it first with `openssl pkcs8 -nocrypt`".into()
+            "the private key is encrypted; decrypt it first with `openssl pkcs8 -in KEY -out PLAIN.pem`"
+                .into()
         }
         (Some(other), _) => format!("expected a PEM '{label}' block, found '{other}'"),
         (None, _) => format!("expected a PEM '{label}' block ('-----BEGIN {label}-----')"),

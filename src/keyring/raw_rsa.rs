@@ -11,7 +11,7 @@ use std::fmt;
 use super::raw_aes::{check_namespace, data_key_to_wrap};
 use super::{DecryptionMaterials, EncryptionMaterials, Keyring};
 pub use crate::crypto::rsa::RsaPadding;
-use crate::crypto::rsa::{RsaPrivateKey, RsaPublicKey};
+use crate::crypto::rsa::{RsaKey, RsaPrivateKey, RsaPublicKey};
 use crate::error::{Error, Result};
 use crate::format::edk::EncryptedDataKey;
 
@@ -53,18 +53,45 @@ impl RawRsaKeyring {
         public_key_pem: Option<&[u8]>,
         private_key_pem: Option<&[u8]>,
     ) -> Result<Self> {
-        check_namespace(namespace)?;
-        if name.len() > u16::MAX as usize {
-            return Err(Error::Config(
-                "raw RSA key name is longer than 65535 bytes".into(),
-            ));
-        }
         let public = public_key_pem
             .map(|pem| RsaPublicKey::from_pem(pem, padding))
             .transpose()?;
         let private = private_key_pem
             .map(|pem| RsaPrivateKey::from_pem(pem, padding))
             .transpose()?;
+        Self::with_keys(namespace, name, padding, public, private)
+    }
+
+    /// Builds a keyring from one RSA key file, private or public, in any of
+    /// the encodings OpenSSL writes: PEM or DER, PKCS#8 or PKCS#1 private
+    /// keys, SubjectPublicKeyInfo or PKCS#1 public keys. `file` names the
+    /// file in errors (an EC key, an encrypted key, anything else).
+    pub fn from_key_file(
+        namespace: &str,
+        name: &str,
+        padding: RsaPadding,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<Self> {
+        match RsaKey::from_key_file(file, bytes, padding)? {
+            RsaKey::Private(k) => Self::with_keys(namespace, name, padding, None, Some(k)),
+            RsaKey::Public(k) => Self::with_keys(namespace, name, padding, Some(k), None),
+        }
+    }
+
+    fn with_keys(
+        namespace: &str,
+        name: &str,
+        padding: RsaPadding,
+        public: Option<RsaPublicKey>,
+        private: Option<RsaPrivateKey>,
+    ) -> Result<Self> {
+        check_namespace(namespace)?;
+        if name.len() > u16::MAX as usize {
+            return Err(Error::Config(
+                "raw RSA key name is longer than 65535 bytes".into(),
+            ));
+        }
         if public.is_none() && private.is_none() {
             return Err(Error::Config(
                 "a raw RSA keyring needs a public key, a private key, or both".into(),

@@ -163,3 +163,98 @@ fn a_message_without_a_kms_key_names_the_keys_it_has() {
     // Nothing needed the key store, so none was made.
     assert!(!env.home().exists());
 }
+
+/// The `-w` words of the test RSA key pair, with its key in `file`.
+fn rsa_words(file: &str) -> Vec<String> {
+    [
+        "-w",
+        "provider=raw-rsa",
+        &format!("key={file}"),
+        "namespace=rsa-ns",
+        "name=rsa-1",
+        "padding=oaep-sha256",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Copies `testdata/keys/NAME` into the test's world.
+fn key_file(env: &Env, name: &str) {
+    env.write(
+        name,
+        &fs::read(repo_file(&format!("testdata/keys/{name}"))).unwrap(),
+    );
+}
+
+#[test]
+fn rsa_keys_in_pem_and_der_pkcs8_pkcs1_and_spki() {
+    let env = Env::new();
+    env.write("p", b"rsa formats");
+    let public = [
+        "rsa-2048-public.pem",
+        "rsa-2048-public.der",
+        "rsa-2048-public-pkcs1.pem",
+        "rsa-2048-public-pkcs1.der",
+    ];
+    let private = [
+        "rsa-2048-private.pem",
+        "rsa-2048-private-pkcs8.der",
+        "rsa-2048-private-pkcs1.pem",
+        "rsa-2048-private-pkcs1.der",
+    ];
+    for f in public.iter().chain(&private) {
+        key_file(&env, f);
+    }
+    // Every public form encrypts, every private form decrypts (and encrypts).
+    for (i, enc_key) in public.iter().chain(&private).enumerate() {
+        let enc = format!("p{i}.enc");
+        let mut args: Vec<String> = ["encrypt", "-i", "p", "-o", &enc].map(String::from).to_vec();
+        args.extend(rsa_words(enc_key));
+        env.ok(&strs(&args));
+        let dec_key = private[i % private.len()];
+        let out = format!("p{i}.out");
+        let mut args: Vec<String> = ["decrypt", "-i", &enc, "-o", &out].map(String::from).to_vec();
+        args.extend(rsa_words(dec_key));
+        env.ok(&strs(&args));
+        assert_eq!(env.read(&out), b"rsa formats", "{enc_key} -> {dec_key}");
+    }
+}
+
+#[test]
+fn rsa_key_errors_name_the_file_and_say_what_it_is() {
+    let env = Env::new();
+    env.write("p", b"x");
+    for f in [
+        "ec-p256-private.pem",
+        "ec-p256-public.pem",
+        "ec-p256-private-sec1.pem",
+        "rsa-2048-private-encrypted.pem",
+    ] {
+        key_file(&env, f);
+    }
+    env.write("garbage.key", b"not a key at all");
+    let run = |file: &str| {
+        let mut args: Vec<String> = ["encrypt", "-i", "p", "-o", "p.enc"].map(String::from).to_vec();
+        args.extend(rsa_words(file));
+        let err = env.fails(&strs(&args), 2);
+        assert!(err.contains(file), "{file}: {err}");
+        assert!(!env.path("p.enc").exists());
+        err
+    };
+    for ec in [
+        "ec-p256-private.pem",
+        "ec-p256-public.pem",
+        "ec-p256-private-sec1.pem",
+    ] {
+        let err = run(ec);
+        assert!(err.contains(&format!("{ec} is an EC key, not RSA")), "{err}");
+        assert!(!err.contains("WrongAlgorithm"), "{err}");
+    }
+    let err = run("rsa-2048-private-encrypted.pem");
+    assert!(
+        err.contains("openssl pkcs8 -in rsa-2048-private-encrypted.pem -out"),
+        "{err}"
+    );
+    assert!(!err.contains("-nocrypt"), "{err}");
+    run("garbage.key");
+}
