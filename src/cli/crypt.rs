@@ -50,6 +50,16 @@ fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
     Ok(c)
 }
 
+/// Every suite as `0xID NAME`, joined by `sep`: for `--algorithm`'s help and
+/// for its error, so that neither sends the user to the documentation.
+pub fn suite_list(sep: &str) -> String {
+    AlgorithmSuite::ALL
+        .iter()
+        .map(|s| format!("0x{:04X} {}", s.id, s.name))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 fn policy(common: &CommonArgs) -> Result<CommitmentPolicy, CliError> {
     common.commitment_policy.parse().map_err(CliError::usage)
 }
@@ -79,10 +89,12 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         )));
     }
     let suite = match &a.algorithm {
-        Some(s) => Some(
-            AlgorithmSuite::parse(s)
-                .ok_or_else(|| CliError::usage(format!("unknown algorithm suite '{s}'")))?,
-        ),
+        Some(s) => Some(AlgorithmSuite::parse(s).ok_or_else(|| {
+            CliError::usage(format!(
+                "unknown algorithm suite '{s}': --algorithm takes one of {}",
+                suite_list(", ")
+            ))
+        })?),
         None => None,
     };
     let commitment_policy = policy(&a.common)?;

@@ -156,7 +156,7 @@ struct EncryptArgs {
     common: CommonArgs,
 
     /// Algorithm suite: hex id (0478, 0x0578) or ESDK name. Default: 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt.
-    #[arg(long, value_name = "SUITE")]
+    #[arg(long, value_name = "SUITE", long_help = algorithm_help())]
     algorithm: Option<String>,
 
     /// Plaintext bytes per frame (1 to 2147483647).
@@ -185,9 +185,29 @@ struct DecryptArgs {
     max_length: Option<u64>,
 }
 
+/// The command line's definition, with the exit-code table under every
+/// `kms <operation> --help` too (the operations are many; one place adds it).
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("kms", |kms| {
+        let ops: Vec<String> = kms.get_subcommands().map(|op| op.get_name().to_owned()).collect();
+        ops.iter().fold(kms, |kms, op| {
+            kms.mut_subcommand(op, |c| c.after_help(EXIT_CODES_HELP))
+        })
+    })
+}
+
+/// `--algorithm`'s help: what it takes, the default, and every suite.
+fn algorithm_help() -> String {
+    format!(
+        "Algorithm suite: hex id (0478, 0x0578) or ESDK name. Default: 0x0578, or 0x0378 under \
+         forbid-encrypt-allow-decrypt. The suites:\n{}",
+        crypt::suite_list("\n")
+    )
+}
+
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
     };

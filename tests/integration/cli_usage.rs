@@ -236,3 +236,35 @@ fn context_errors_quote_keys_the_same_way() {
     one_error_line(&err);
     assert!(err.contains("key 'a'"), "{err}");
 }
+
+/// Issue 16, item 15: help that answers the question where it is asked.
+#[test]
+fn help_lists_the_suites_and_every_kms_operation_its_exit_codes() {
+    let env = Env::new();
+    let help = String::from_utf8_lossy(&env.ok(&["encrypt", "--help"]).stdout).into_owned();
+    let err = env.fails(&["encrypt", "--algorithm", "0x9999", "-o", "x.enc"], 2);
+    for s in envelope::AlgorithmSuite::ALL {
+        let id = format!("0x{:04X}", s.id);
+        assert!(
+            help.contains(&id) && help.contains(s.name),
+            "encrypt --help lacks {id} {}",
+            s.name
+        );
+        assert!(err.contains(&id), "the unknown-suite error lacks {id}: {err}");
+    }
+    for op in [
+        "create-key",
+        "describe-key",
+        "disable-key",
+        "list-aliases",
+        "encrypt",
+        "decrypt",
+    ] {
+        let out = env.ok(&["kms", op, "--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Exit codes:"),
+            "kms {op} --help has no exit codes:\n{text}"
+        );
+    }
+}
