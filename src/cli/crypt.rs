@@ -211,7 +211,10 @@ fn run(
     }
     // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
     let stdout_on_terminal = plan.writes_stdout() && io::stdout().is_terminal();
-    let progress = ui.progress(plan.total_size, !stdout_on_terminal);
+    // Nor over text being typed on the terminal.
+    let stdin_on_terminal =
+        plan.single().is_some_and(|j| j.source == Source::Stdin) && io::stdin().is_terminal();
+    let progress = ui.progress(plan.total_size, !stdout_on_terminal && !stdin_on_terminal);
     let Some(job) = plan.single() else {
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };

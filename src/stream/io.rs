@@ -33,6 +33,10 @@ pub(crate) struct ReadBuf {
     max: usize,
     /// Whether the last read filled the buffer.
     full: bool,
+    /// Whether the input has ended. A short read means it has, and the input is
+    /// not read again: on a terminal every further read would wait for
+    /// another Ctrl-D.
+    ended: bool,
 }
 
 impl ReadBuf {
@@ -45,12 +49,16 @@ impl ReadBuf {
             unit,
             max,
             full: false,
+            ended: false,
         }
     }
 
     /// Reads until the buffer is full or the input ends. Returns the bytes
     /// read and whether they filled the buffer (the input may go on).
     pub fn fill(&mut self, reader: &mut impl Read) -> io::Result<(&[u8], bool)> {
+        if self.ended {
+            return Ok((&[], false));
+        }
         if self.full && self.buf.len() < self.max {
             let len = round_up(self.buf.len().saturating_mul(4).min(self.max), self.unit);
             self.wipe();
@@ -62,6 +70,7 @@ impl ReadBuf {
         let n = read_full(reader, &mut self.buf)?;
         self.written = before.max(n);
         self.full = n == self.buf.len();
+        self.ended = !self.full;
         Ok((&self.buf[..n], self.full))
     }
 

@@ -207,3 +207,52 @@ fn terminal_manners() {
     let shown = on_terminal(&env, r#"(cat short.enc; sleep 1.5) | "$ENVELOPE" decrypt"#);
     assert_eq!(shown.trim(), "plain words", "{shown:?}");
 }
+
+/// Issue 16, item 1: typed input on a terminal ends at the first Ctrl-D, as for
+/// `cat`. A pseudo-terminal (Python's `pty`) plays the terminal: it sends
+/// "abc", Enter, Ctrl-D, and a second Ctrl-D only if envelope is still waiting
+/// five seconds later. The output must then decrypt to the typed line.
+#[cfg(unix)]
+#[test]
+fn terminal_stdin_ends_at_the_first_ctrl_d() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, crate::support::fixtures::KEY).unwrap();
+    let out = dir.path().join("typed.enc");
+    let script = r#"
+import os, pty, subprocess, sys, time
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=slave, stderr=subprocess.DEVNULL)
+os.close(slave)
+time.sleep(0.5)
+os.write(master, b"abc\n")
+time.sleep(0.3)
+os.write(master, b"\x04")
+try:
+    rc = p.wait(timeout=5)
+except subprocess.TimeoutExpired:
+    os.write(master, b"\x04")
+    p.wait(timeout=5)
+    print("waited for a second Ctrl-D")
+    sys.exit(3)
+sys.exit(rc)
+"#;
+    let mut cmd = crate::support::scrub::command("python3");
+    cmd.arg("-c")
+        .arg(script)
+        .arg(crate::support::scrub::bin())
+        .args(["-q", "encrypt", "-o"])
+        .arg(&out);
+    cmd.args(crate::support::fixtures::raw_aes_words(&key));
+    let run = cmd.output().expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ct = std::fs::read(&out).unwrap();
+    let k = crate::support::fixtures::keyring();
+    let pt = envelope::stream::decrypt(&k, &envelope::stream::DecryptOptions::default(), &ct).unwrap();
+    assert_eq!(pt.plaintext, b"abc\n");
+}
