@@ -76,7 +76,14 @@ impl CliError {
 
     /// Wraps a library error, prefixed with what was being done (e.g. the file).
     pub fn from_lib(context: impl fmt::Display, e: envelope::Error) -> Self {
-        CliError::with_code(exit_code(e.kind()), format!("{context}: {e}"))
+        let hint = match &e {
+            // Two flags decide this, and neither appears in the library's words.
+            envelope::Error::CommitmentPolicy { .. } => {
+                " (choose another --commitment-policy, or on encrypt another --algorithm)"
+            }
+            _ => "",
+        };
+        CliError::with_code(exit_code(e.kind()), format!("{context}: {e}{hint}"))
     }
 
     /// A KMS error from a `kms` operation: `ErrorName: message`, as the AWS

@@ -268,3 +268,39 @@ fn help_lists_the_suites_and_every_kms_operation_its_exit_codes() {
         );
     }
 }
+
+/// Issue 16, item 15: a suite the commitment policy refuses names the flags
+/// that decide it, on encrypt and on decrypt.
+#[test]
+fn a_commitment_policy_refusal_names_the_flag() {
+    let env = Env::new();
+    env.write("p", b"policy");
+    let key = aes_key(&env);
+    let err = env.fails(
+        &with(
+            &["encrypt", "--algorithm", "0x0378", "-i", "p", "-o", "p.enc"],
+            &key,
+        ),
+        2,
+    );
+    assert!(
+        err.contains("--commitment-policy") && err.contains("--algorithm"),
+        "{err}"
+    );
+    env.ok(&with(
+        &[
+            "encrypt",
+            "--algorithm",
+            "0x0378",
+            "--commitment-policy",
+            "forbid-encrypt-allow-decrypt",
+            "-i",
+            "p",
+            "-o",
+            "p.enc",
+        ],
+        &key,
+    ));
+    let err = env.fails(&with(&["decrypt", "-i", "p.enc", "-o", "q"], &key), 2);
+    assert!(err.contains("--commitment-policy"), "{err}");
+}
