@@ -25,10 +25,18 @@ use envelope::Secret;
 use super::error::CliError;
 use super::store::{self, Need, Refused};
 
-/// A key id in any form the operation accepts.
+/// The key of a management operation: AWS KMS takes a key id or key ARN there.
 #[derive(Args, Debug)]
 pub struct KeyIdArg {
-    /// Key id, key ARN, alias name or alias ARN (management operations: key id or key ARN).
+    /// Key id or key ARN (aliases are not accepted, as in AWS KMS).
+    #[arg(long)]
+    key_id: String,
+}
+
+/// The key of an operation that takes any id form (DescribeKey, GetPublicKey).
+#[derive(Args, Debug)]
+pub struct AnyKeyIdArg {
+    /// Key id, key ARN, alias name or alias ARN.
     #[arg(long)]
     key_id: String,
 }
@@ -56,7 +64,7 @@ pub struct AliasArgs {
     /// `alias/<name>`.
     #[arg(long)]
     alias_name: String,
-    /// Key id or key ARN.
+    /// Key id or key ARN (aliases are not accepted, as in AWS KMS).
     #[arg(long)]
     target_key_id: String,
 }
@@ -83,7 +91,7 @@ pub enum KmsCommand {
         multi_region: bool,
     },
     /// Show a key's metadata.
-    DescribeKey(KeyIdArg),
+    DescribeKey(AnyKeyIdArg),
     /// List keys.
     ListKeys {
         /// Page size, 1 to 1000.
@@ -121,7 +129,7 @@ pub enum KmsCommand {
     DisableKey(KeyIdArg),
     /// Schedule a key's deletion after a waiting period.
     ScheduleKeyDeletion {
-        /// Key id or key ARN.
+        /// Key id or key ARN (aliases are not accepted, as in AWS KMS).
         #[arg(long)]
         key_id: String,
         /// 7 to 30 days (default 30).
@@ -132,7 +140,7 @@ pub enum KmsCommand {
     CancelKeyDeletion(KeyIdArg),
     /// Turn on automatic rotation.
     EnableKeyRotation {
-        /// Key id or key ARN.
+        /// Key id or key ARN (aliases are not accepted, as in AWS KMS).
         #[arg(long)]
         key_id: String,
         /// 90 to 2560 days (default 365).
@@ -210,7 +218,7 @@ pub enum KmsCommand {
         number_of_bytes: Option<i32>,
     },
     /// Return the public key of an RSA key (DER SubjectPublicKeyInfo).
-    GetPublicKey(KeyIdArg),
+    GetPublicKey(AnyKeyIdArg),
     /// Serve the key store on the AWS KMS protocol (AWS SDKs, AWS CLI, ESDKs) until SIGTERM or Ctrl-C.
     #[cfg(feature = "server")]
     Serve(super::serve::ServeArgs),

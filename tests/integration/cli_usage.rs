@@ -304,3 +304,30 @@ fn a_commitment_policy_refusal_names_the_flag() {
     let err = env.fails(&with(&["decrypt", "-i", "p.enc", "-o", "q"], &key), 2);
     assert!(err.contains("--commitment-policy"), "{err}");
 }
+
+/// Issue 16, item 15: each `kms` operation's help says which key id forms it
+/// takes, as AWS KMS does: management operations a key id or ARN only,
+/// DescribeKey and GetPublicKey any form, aliases included.
+#[test]
+fn kms_help_says_which_operations_take_aliases() {
+    let env = Env::new();
+    let help = |op: &str| String::from_utf8_lossy(&env.ok(&["kms", op, "--help"]).stdout).into_owned();
+    for op in [
+        "disable-key",
+        "enable-key",
+        "cancel-key-deletion",
+        "disable-key-rotation",
+        "get-key-rotation-status",
+        "rotate-key-on-demand",
+    ] {
+        let h = help(op);
+        assert!(h.contains("aliases are not accepted"), "kms {op} --help:\n{h}");
+    }
+    for op in ["describe-key", "get-public-key"] {
+        let h = help(op);
+        assert!(
+            h.contains("alias name or alias ARN") && !h.contains("not accepted"),
+            "kms {op} --help:\n{h}"
+        );
+    }
+}
