@@ -1,10 +1,10 @@
 //! Directory runs (`-r`, several inputs, `-o DIR`): several files in flight at
 //! once, and durability in batches.
 //!
-//! A thread walks the plan and hands jobs to a few workers; each worker
-//! encrypts or decrypts one file into its temporary output and hands it back
-//! [`Finished`]: written, not yet synced or renamed. The calling thread
-//! collects those and commits them together ([`commit_all`]): one filesystem
+//! The calling thread walks the plan and hands jobs to a few workers; each
+//! worker encrypts or decrypts one file into its temporary output and hands it
+//! back [`Finished`]: written, not yet synced or renamed. The calling thread
+//! takes those back in walk order and commits them together ([`commit_all`]): one filesystem
 //! sync, then the renames, then one sync per directory. The promise of a single
 //! file holds for each file of the run: nothing appears under an output name
 //! unless it is complete and on disk. What a file costs is then its own work,
@@ -12,7 +12,9 @@
 //!
 //! Memory stays flat in the number of files: the walk holds one directory
 //! listing at a time (see [`Plan::steps`]), at most a window of jobs (a few
-//! per worker) is queued, running or waiting to be recorded, and a batch holds at most [`BATCH_FILES`] outputs.
+//! per worker) is queued, running or waiting to be recorded, and a batch
+//! holds at most [`BATCH_FILES`] outputs. (With several `-i` inputs the plan's
+//! check remembers every output path, to find two inputs meeting in one.)
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -3,7 +3,9 @@
 //! A file output is written to a temporary file in the destination directory
 //! and renamed over the destination only after the whole operation has
 //! succeeded (for decrypt, after the signature has verified). On failure the
-//! temporary file is removed, and so are the directories created for it, so
+//! temporary file is removed, and so are the directories created for it (in a
+//! directory run, where outputs share them, those left empty when the run
+//! ends: [`MadeDirs`]), so
 //! no partial file ever appears under the final name and an existing file is
 //! never touched.
 
