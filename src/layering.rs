@@ -39,6 +39,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The KMS core on the AWS KMS wire protocol: a front, on kms and crypto
     // (SigV4's HMAC, the TLS provider, request ids).
     ("server", &["kms", "crypto"]),
+    // A remote key service behind the same trait (feature `remote`): the
+    // kms layer's types and the trait, translated to the AWS SDK's; the
+    // crypto layer only for `Secret`. Beside kms, never above the engine.
+    ("remote_kms", &["kms", "crypto"]),
     // Re-exports of codec and engine internals for the fuzz targets and the
     // tests: above the engine, so it may name what the engine stands on.
     ("internal", &["error", "format", "keyring", "stream"]),
@@ -54,6 +58,7 @@ const NEVER: &[(&str, &[&str])] = &[
     ("keyring", &["stream", "cli"]),
     ("stream", &["cli"]),
     ("server", &["cli"]),
+    ("remote_kms", &["format", "keyring", "stream", "server", "cli"]),
 ];
 
 /// Crates only `src/crypto/` may name.

@@ -16,6 +16,9 @@
 //!   behind the [`kms::Kms`] trait, standing beside the others on `crypto` alone.
 //! * `server` (feature `server`, on by default): the KMS core on the AWS KMS
 //!   wire protocol, for AWS SDKs, the AWS CLI and the official ESDKs.
+//! * `remote_kms` (feature `remote`, on by default): a remote key service
+//!   (AWS KMS, an `envelope kms serve`, an emulator) as a [`kms::Kms`], on
+//!   the official AWS SDK; it stands beside `kms`, on its types alone.
 //!
 //! Errors are one [`Error`] enum; [`Error::kind`] says whose fault it was
 //! ([`ErrorKind`]). What a message carries is in [`format`](mod@format)
@@ -46,6 +49,8 @@ mod error;
 pub mod format;
 pub mod keyring;
 pub mod kms;
+#[cfg(feature = "remote")]
+pub mod remote_kms;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod stream;

@@ -132,9 +132,10 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     r
 }
 
-/// The `-v` line naming the key store and its region and account, if the run used it.
+/// The `-v` lines naming the key services the run used: the key store with
+/// its region and account, and any remote service.
 fn store_detail(service: &KeyService<'_>, ui: &Ui) {
-    if let Some(line) = service.store_detail() {
+    for line in service.service_details() {
         ui.detail(1, line);
     }
 }

@@ -20,12 +20,13 @@ use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::raw_rsa::{RawRsaKeyring, RsaPadding};
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
-use envelope::kms::{DescribeKeyRequest, Kms, KmsCore, KmsError, KmsErrorKind, DEFAULT_KEY_ALIAS};
+use envelope::kms::{Arn, DescribeKeyRequest, Kms, KmsCore, KmsError, KmsErrorKind, DEFAULT_KEY_ALIAS};
 use envelope::Secret;
 use zeroize::Zeroizing;
 
 use super::error::CliError;
 use super::header_info::EdkInfo;
+use super::kms_source::{self, Source};
 use super::store::{self, Need};
 use super::ui::Ui;
 
@@ -84,32 +85,87 @@ impl Store {
     }
 }
 
-/// Opens the KMS core on first need (see [`Store`]), and builds its keyrings.
+/// Where a KMS keyring's keys are: the key store (opened on first need),
+/// or a remote service.
+#[derive(Clone)]
+enum Backend {
+    /// The embedded KMS core; `chosen` when `--kms embedded` said so.
+    Embedded(Arc<Store>, bool),
+    /// A remote service.
+    Remote(Arc<dyn Kms>),
+}
+
+impl Backend {
+    /// The service, with the key ids a keyring will use checked against it.
+    fn kms(&self, need: Need, ids: &[String]) -> Result<Arc<dyn Kms>, CliError> {
+        match self {
+            Backend::Embedded(store, chosen) => {
+                let core = store.get(need).map_err(|e| {
+                    // A key ARN and no key store: most likely an AWS KMS key.
+                    match ids.iter().find(|id| Arn::parse(id).is_some()) {
+                        Some(id) if !chosen => CliError::usage(format!(
+                            "{id} names a key ARN but no key service was chosen, and the embedded \
+                             one failed ({}): say which: --kms aws for AWS KMS, --kms-endpoint URL \
+                             for another service",
+                            e.message
+                        )),
+                        _ => e,
+                    }
+                })?;
+                for id in ids {
+                    kms_source::check_embedded_id(id, core.identity(), *chosen)?;
+                }
+                Ok(core)
+            }
+            Backend::Remote(kms) => Ok(kms.clone()),
+        }
+    }
+}
+
+/// Opens the KMS core on first need (see [`Store`]), or connects to the
+/// remote key service, and builds their keyrings.
 pub struct KeyService<'a> {
     ui: &'a Ui,
     store: Arc<Store>,
+    source: Source,
+    /// The remote services of this run, one per `-w region=`/`profile=` pair.
+    remotes: BTreeMap<(Option<String>, Option<String>), Arc<dyn Kms>>,
+    /// Their descriptions, for `-v`.
+    remote_details: Vec<String>,
     /// The first failure of a deferred keyring, to be reported as it is.
     deferred_failure: Arc<OnceLock<CliError>>,
 }
 
 impl<'a> KeyService<'a> {
-    pub fn new(keystore: Option<&'a Path>, ui: &'a Ui) -> Self {
+    pub fn new(keystore: Option<&'a Path>, source: Source, ui: &'a Ui) -> Self {
         KeyService {
             ui,
             store: Arc::new(Store {
                 keystore: keystore.map(Path::to_path_buf),
                 opened: OnceLock::new(),
             }),
+            source,
+            remotes: BTreeMap::new(),
+            remote_details: Vec::new(),
             deferred_failure: Arc::new(OnceLock::new()),
         }
     }
 
-    /// The `-v` line about the key store, if this run opened it.
-    pub fn store_detail(&self) -> Option<String> {
-        match self.store.opened.get() {
-            Some(Ok(core)) => Some(store::describe(core)),
-            _ => None,
+    /// The `-v` lines naming the key services this run used: the key store
+    /// (if opened) and every remote service.
+    pub fn service_details(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .remote_details
+            .iter()
+            .map(|d| format!("key service: {d}"))
+            .collect();
+        if let Some(Ok(core)) = self.store.opened.get() {
+            lines.push(format!(
+                "key service: the embedded KMS core, {}",
+                store::describe(core)
+            ));
         }
+        lines
     }
 
     /// What turns a decrypt error back into the failure of a deferred
@@ -118,8 +174,38 @@ impl<'a> KeyService<'a> {
         Explainer(self.deferred_failure.clone())
     }
 
+    /// The backend of a KMS key with its `-w region=` and `profile=` words.
+    fn backend(&mut self, region: Option<String>, profile: Option<String>) -> Result<Backend, CliError> {
+        let Some(remote) = self.source.remote_for(region.clone(), profile.clone()) else {
+            if let Some(word) = [("region", &region), ("profile", &profile)]
+                .iter()
+                .find_map(|(w, v)| v.as_ref().map(|_| w))
+            {
+                return Err(CliError::usage(format!(
+                    "-w {word}=: applies to a remote key service (--kms aws or --kms-endpoint URL); \
+                     the embedded key store has its region fixed at creation"
+                )));
+            }
+            let chosen = self.source == (Source::Embedded { chosen: true });
+            return Ok(Backend::Embedded(self.store.clone(), chosen));
+        };
+        let key = (remote.region.clone(), remote.profile.clone());
+        if let Some(kms) = self.remotes.get(&key) {
+            return Ok(Backend::Remote(kms.clone()));
+        }
+        let connected = remote.connect()?;
+        self.remote_details.push(connected.description);
+        self.remotes.insert(key, connected.kms.clone());
+        Ok(Backend::Remote(connected.kms))
+    }
+
     /// The KMS core's default key, created on first use (with the store).
     fn default_key(&mut self) -> Result<String, CliError> {
+        if let Source::Remote(_) = self.source {
+            return Err(CliError::usage(
+                "a remote key service has no default key: name one with -k ARN or -w key=ARN",
+            ));
+        }
         let core = self.store.get(Need::MayCreate)?;
         let (arn, created) = core
             .ensure_alias_key(DEFAULT_KEY_ALIAS)
@@ -135,26 +221,31 @@ impl<'a> KeyService<'a> {
 
     /// A strict KMS keyring: on encrypt at once (the store must exist), on
     /// decrypt deferred until a message needs it.
-    fn strict(&mut self, mode: Mode, ids: Vec<String>) -> Result<Box<dyn Keyring>, CliError> {
+    fn strict(
+        &mut self,
+        mode: Mode,
+        ids: Vec<String>,
+        backend: Backend,
+    ) -> Result<Box<dyn Keyring>, CliError> {
         match mode {
             Mode::Encrypt => {
-                let kms: Arc<dyn Kms> = self.store.get(Need::Existing)?;
+                let kms = backend.kms(Need::Existing, &ids)?;
                 Ok(Box::new(
                     KmsKeyring::strict(kms, ids).map_err(|e| CliError::from_lib("-w key", e))?,
                 ))
             }
-            Mode::Decrypt => Ok(self.deferred(Recipe::Strict(ids))),
+            Mode::Decrypt => Ok(self.deferred(Recipe::Strict(ids), backend)),
         }
     }
 
     /// A discovery keyring (decrypt only), deferred until a message needs it.
-    fn discovery(&mut self, filter: Option<DiscoveryFilter>) -> Box<dyn Keyring> {
-        self.deferred(Recipe::Discovery(filter))
+    fn discovery(&mut self, filter: Option<DiscoveryFilter>, backend: Backend) -> Box<dyn Keyring> {
+        self.deferred(Recipe::Discovery(filter), backend)
     }
 
-    fn deferred(&self, recipe: Recipe) -> Box<dyn Keyring> {
+    fn deferred(&self, recipe: Recipe, backend: Backend) -> Box<dyn Keyring> {
         Box::new(Deferred {
-            store: self.store.clone(),
+            backend,
             recipe,
             built: OnceLock::new(),
             failure: self.deferred_failure.clone(),
@@ -183,13 +274,14 @@ enum Recipe {
     Discovery(Option<DiscoveryFilter>),
 }
 
-/// A KMS-core keyring of decrypt, built when a message first needs it: the
+/// A KMS keyring of decrypt, built when a message first needs it: the
 /// key store is opened only once a header with an encrypted data key has
 /// arrived, so `envelope encrypt | envelope decrypt` works with a store that
 /// the encrypting side creates meanwhile (it does so before it writes the
-/// header), and a message opened by another keyring never touches the store.
+/// header), and a message opened by another keyring never touches the store
+/// (nor asks a remote service anything).
 struct Deferred {
-    store: Arc<Store>,
+    backend: Backend,
     recipe: Recipe,
     built: OnceLock<Result<Box<dyn Keyring>, CliError>>,
     failure: Arc<OnceLock<CliError>>,
@@ -197,25 +289,29 @@ struct Deferred {
 
 impl Deferred {
     fn build(&self) -> Result<Box<dyn Keyring>, CliError> {
-        let core = self.store.get(Need::Existing)?;
         match &self.recipe {
             Recipe::Strict(ids) => {
+                let kms = self.backend.kms(Need::Existing, ids)?;
+                let remote = matches!(self.backend, Backend::Remote(_));
                 // The message names its key by ARN and matching is exact.
+                // A remote service is not asked about key ARNs: AWS policies
+                // often allow kms:Decrypt without kms:DescribeKey.
                 let arns = ids
                     .iter()
-                    .map(|id| {
-                        core.describe_key(&DescribeKeyRequest { key_id: id.clone() })
+                    .map(|id| match Arn::parse(id) {
+                        Some(arn) if remote && arn.is_kms_key() => Ok(id.clone()),
+                        _ => kms
+                            .describe_key(&DescribeKeyRequest { key_id: id.clone() })
                             .map(|r| r.key_metadata.arn)
-                            .map_err(|e| CliError::from_lib(format!("key {id}"), e.into()))
+                            .map_err(|e| CliError::from_lib(format!("key {id}"), e.into())),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let kms: Arc<dyn Kms> = core;
                 Ok(Box::new(
                     KmsKeyring::strict(kms, arns).map_err(|e| CliError::from_lib("-w key", e))?,
                 ))
             }
             Recipe::Discovery(filter) => {
-                let kms: Arc<dyn Kms> = core;
+                let kms = self.backend.kms(Need::Existing, &[])?;
                 Ok(Box::new(
                     KmsKeyring::discovery(kms, filter.clone())
                         .map_err(|e| CliError::from_lib("-w discovery", e))?,
@@ -312,6 +408,13 @@ fn keyring_from_group(
     let lib = |e| CliError::from_lib("-w", e);
     let partition = map.remove("discovery-partition");
     let discovery = is_discovery(&map);
+    // Where a KMS key (or a discovery key's keys) lives, for a remote service.
+    let kms_words = discovery || matches!(provider.as_str(), "" | "aws-kms" | "kms");
+    let (region, profile) = if kms_words {
+        (map.remove("region"), map.remove("profile"))
+    } else {
+        (None, None)
+    };
     if !discovery && (partition.is_some() || !accounts.is_empty()) {
         return Err(CliError::usage(
             "-w discovery-partition= and discovery-account= filter a discovery=true key; add discovery=true",
@@ -328,7 +431,8 @@ fn keyring_from_group(
             if !keys.is_empty() {
                 return Err(CliError::usage("-w discovery=true takes no key="));
             }
-            service.discovery(discovery_filter(accounts, partition)?)
+            let backend = service.backend(region, profile)?;
+            service.discovery(discovery_filter(accounts, partition)?, backend)
         }
         "" | "aws-kms" | "kms" => {
             if keys.is_empty() {
@@ -336,7 +440,8 @@ fn keyring_from_group(
                     "-w: give key=ID for a KMS-core key, discovery=true, or provider=raw-aes|raw-rsa|raw-ecdh",
                 ));
             }
-            service.strict(mode, keys)?
+            let backend = service.backend(region, profile)?;
+            service.strict(mode, keys, backend)?
         }
         "raw-aes" => {
             let path = one_key(&mut keys, &provider)?;
@@ -452,16 +557,20 @@ pub fn keyring_from_args(
         .map(|g| keyring_from_group(g, mode, service))
         .collect::<Result<Vec<_>, _>>()?;
     if !key_ids.is_empty() {
-        rings.push(service.strict(mode, key_ids.to_vec())?);
+        let backend = service.backend(None, None)?;
+        rings.push(service.strict(mode, key_ids.to_vec(), backend)?);
     }
     match rings.len() {
-        0 => match mode {
-            Mode::Encrypt => {
-                let arn = service.default_key()?;
-                service.strict(mode, vec![arn])
+        0 => {
+            let backend = service.backend(None, None)?;
+            match mode {
+                Mode::Encrypt => {
+                    let arn = service.default_key()?;
+                    service.strict(mode, vec![arn], backend)
+                }
+                Mode::Decrypt => Ok(service.discovery(None, backend)),
             }
-            Mode::Decrypt => Ok(service.discovery(None)),
-        },
+        }
         1 => Ok(rings.remove(0)),
         _ => {
             let generator = rings.remove(0);

@@ -1,4 +1,5 @@
-//! `envelope kms <operation>`: the KMS core's operations from the shell.
+//! `envelope kms <operation>`: the KMS operations from the shell, on the
+//! embedded KMS core or on a remote service (`--kms aws`, `--kms-endpoint`).
 //!
 //! Named and shaped like the AWS CLI: kebab-case operations, options named
 //! after the request fields, blob arguments as `fileb://PATH` or base64 text,
@@ -23,6 +24,7 @@ use envelope::kms::{self, EncryptionContext, Kms, KmsCore, KmsError};
 use envelope::Secret;
 
 use super::error::CliError;
+use super::kms_source::Source;
 use super::store::{self, Need, Refused};
 
 /// The key of a management operation: AWS KMS takes a key id or key ARN there.
@@ -241,6 +243,8 @@ enum Failure {
     Io(String),
     /// The key store did not open.
     Store(Refused),
+    /// The remote key service could not be set up.
+    Cli(CliError),
 }
 
 impl From<KmsError> for Failure {
@@ -249,8 +253,9 @@ impl From<KmsError> for Failure {
     }
 }
 
-/// A call ready to run against the key store, returning its JSON (None when empty).
-type Call = Box<dyn FnOnce(&KmsCore) -> Result<Option<String>, KmsError>>;
+/// A call ready to run against the key service (and the key store, when it
+/// is the embedded one), returning its JSON (None when empty).
+type Call = Box<dyn FnOnce(&dyn Kms, Option<&KmsCore>) -> Result<Option<String>, KmsError>>;
 
 fn json<T: Serialize>(r: Result<T, KmsError>) -> Result<Option<String>, KmsError> {
     let v = r?;
@@ -358,72 +363,77 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
                 customer_master_key_spec: parse(customer_master_key_spec)?,
                 multi_region: multi_region.then_some(true),
             };
-            Box::new(move |k| json(k.create_key(&req)))
+            Box::new(move |k, _| json(k.create_key(&req)))
         }
-        C::DescribeKey(a) => Box::new(move |k| {
+        C::DescribeKey(a) => Box::new(move |k, core| {
             let r = k.describe_key(&kms::KeyIdRequest { key_id: a.key_id });
-            json(r.map(|r| with_key_store(k, r)))
+            match core {
+                Some(core) => json(r.map(|r| with_key_store(core, r))),
+                None => json(r),
+            }
         }),
         C::ListKeys { limit, marker } => {
-            Box::new(move |k| json(k.list_keys(&kms::ListKeysRequest { limit, marker })))
+            Box::new(move |k, _| json(k.list_keys(&kms::ListKeysRequest { limit, marker })))
         }
-        C::CreateAlias(a) => Box::new(move |k| {
+        C::CreateAlias(a) => Box::new(move |k, _| {
             json(k.create_alias(&kms::CreateAliasRequest {
                 alias_name: a.alias_name,
                 target_key_id: a.target_key_id,
             }))
         }),
-        C::UpdateAlias(a) => Box::new(move |k| {
+        C::UpdateAlias(a) => Box::new(move |k, _| {
             json(k.update_alias(&kms::UpdateAliasRequest {
                 alias_name: a.alias_name,
                 target_key_id: a.target_key_id,
             }))
         }),
         C::DeleteAlias { alias_name } => {
-            Box::new(move |k| json(k.delete_alias(&kms::DeleteAliasRequest { alias_name })))
+            Box::new(move |k, _| json(k.delete_alias(&kms::DeleteAliasRequest { alias_name })))
         }
         C::ListAliases {
             key_id,
             limit,
             marker,
-        } => Box::new(move |k| {
+        } => Box::new(move |k, _| {
             json(k.list_aliases(&kms::ListAliasesRequest {
                 key_id,
                 limit,
                 marker,
             }))
         }),
-        C::EnableKey(a) => Box::new(move |k| json(k.enable_key(&kms::KeyIdRequest { key_id: a.key_id }))),
-        C::DisableKey(a) => Box::new(move |k| json(k.disable_key(&kms::KeyIdRequest { key_id: a.key_id }))),
+        C::EnableKey(a) => Box::new(move |k, _| json(k.enable_key(&kms::KeyIdRequest { key_id: a.key_id }))),
+        C::DisableKey(a) => {
+            Box::new(move |k, _| json(k.disable_key(&kms::KeyIdRequest { key_id: a.key_id })))
+        }
         C::ScheduleKeyDeletion {
             key_id,
             pending_window_in_days,
-        } => Box::new(move |k| {
+        } => Box::new(move |k, _| {
             json(k.schedule_key_deletion(&kms::ScheduleKeyDeletionRequest {
                 key_id,
                 pending_window_in_days,
             }))
         }),
         C::CancelKeyDeletion(a) => {
-            Box::new(move |k| json(k.cancel_key_deletion(&kms::KeyIdRequest { key_id: a.key_id })))
+            Box::new(move |k, _| json(k.cancel_key_deletion(&kms::KeyIdRequest { key_id: a.key_id })))
         }
         C::EnableKeyRotation {
             key_id,
             rotation_period_in_days,
-        } => Box::new(move |k| {
+        } => Box::new(move |k, _| {
             json(k.enable_key_rotation(&kms::EnableKeyRotationRequest {
                 key_id,
                 rotation_period_in_days,
             }))
         }),
         C::DisableKeyRotation(a) => {
-            Box::new(move |k| json(k.disable_key_rotation(&kms::KeyIdRequest { key_id: a.key_id })))
+            Box::new(move |k, _| json(k.disable_key_rotation(&kms::KeyIdRequest { key_id: a.key_id })))
         }
         C::GetKeyRotationStatus(a) => {
-            Box::new(move |k| json(k.get_key_rotation_status(&kms::KeyIdRequest { key_id: a.key_id })))
+            Box::new(move |k, _| json(k.get_key_rotation_status(&kms::KeyIdRequest { key_id: a.key_id })))
         }
         C::RotateKeyOnDemand(a) => {
-            Box::new(move |k| json(k.rotate_key_on_demand(&kms::KeyIdRequest { key_id: a.key_id })))
+            Box::new(move |k, _| json(k.rotate_key_on_demand(&kms::KeyIdRequest { key_id: a.key_id })))
         }
         C::Encrypt {
             key_id,
@@ -437,7 +447,7 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
                 encryption_context: context(&encryption_context, "--encryption-context")?,
                 encryption_algorithm: parse(encryption_algorithm)?,
             };
-            Box::new(move |k| json(k.encrypt(&req)))
+            Box::new(move |k, _| json(k.encrypt(&req)))
         }
         C::Decrypt {
             ciphertext_blob,
@@ -451,7 +461,7 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
                 key_id,
                 encryption_algorithm: parse(encryption_algorithm)?,
             };
-            Box::new(move |k| json(k.decrypt(&req)))
+            Box::new(move |k, _| json(k.decrypt(&req)))
         }
         C::ReEncrypt {
             ciphertext_blob,
@@ -477,26 +487,26 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
                 source_encryption_algorithm: parse(source_encryption_algorithm)?,
                 destination_encryption_algorithm: parse(destination_encryption_algorithm)?,
             };
-            Box::new(move |k| json(k.re_encrypt(&req)))
+            Box::new(move |k, _| json(k.re_encrypt(&req)))
         }
         C::GenerateDataKey(a) => {
             let req = data_key_request(a)?;
-            Box::new(move |k| json(k.generate_data_key(&req)))
+            Box::new(move |k, _| json(k.generate_data_key(&req)))
         }
         C::GenerateDataKeyWithoutPlaintext(a) => {
             let req = data_key_request(a)?;
-            Box::new(move |k| json(k.generate_data_key_without_plaintext(&req)))
+            Box::new(move |k, _| json(k.generate_data_key_without_plaintext(&req)))
         }
         C::GenerateRandom { number_of_bytes } => {
-            Box::new(move |k| json(k.generate_random(&kms::GenerateRandomRequest { number_of_bytes })))
+            Box::new(move |k, _| json(k.generate_random(&kms::GenerateRandomRequest { number_of_bytes })))
         }
         C::GetPublicKey(a) => {
-            Box::new(move |k| json(k.get_public_key(&kms::KeyIdRequest { key_id: a.key_id })))
+            Box::new(move |k, _| json(k.get_public_key(&kms::KeyIdRequest { key_id: a.key_id })))
         }
     })
 }
 
-fn execute(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> Result<(), Failure> {
+fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bool) -> Result<(), Failure> {
     // Only CreateKey makes a key, so only it may make a store; every other
     // operation needs keys that a new store could not have.
     let need = match op {
@@ -504,11 +514,23 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> Result<(),
         _ => Need::Existing,
     };
     let call = prepare(op)?;
-    let core = store::open(keystore, need).map_err(Failure::Store)?;
-    if verbose {
-        to_stderr(format_args!("envelope: {}", store::describe(&core)));
-    }
-    if let Some(text) = call(&core)? {
+    let text = match source.remote_for(None, None) {
+        Some(remote) => {
+            let connected = remote.connect().map_err(Failure::Cli)?;
+            if verbose {
+                to_stderr(format_args!("envelope: key service: {}", connected.description));
+            }
+            call(connected.kms.as_ref(), None)?
+        }
+        None => {
+            let core = store::open(keystore, need).map_err(Failure::Store)?;
+            if verbose {
+                to_stderr(format_args!("envelope: {}", store::describe(&core)));
+            }
+            call(&core, Some(&core))?
+        }
+    };
+    if let Some(text) = text {
         let mut out = std::io::stdout().lock();
         match writeln!(out, "{text}").and_then(|_| out.flush()) {
             // The reader went away (`| head`): the operation is done; end quietly.
@@ -525,16 +547,30 @@ fn to_stderr(line: std::fmt::Arguments<'_>) {
 }
 
 /// Runs one operation against the key store and prints its JSON response.
-pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) -> ExitCode {
+pub fn run(op: KmsCommand, keystore: Option<&Path>, source: &Source, quiet: bool, verbose: bool) -> ExitCode {
     #[cfg(feature = "server")]
     {
         use super::serve;
+        if let (
+            Source::Remote(_),
+            KmsCommand::Serve(_)
+            | KmsCommand::CreateAccessKey(_)
+            | KmsCommand::ListAccessKeys
+            | KmsCommand::DeleteAccessKey(_),
+        ) = (source, &op)
+        {
+            return CliError::usage(
+                "serve and the access-key operations work on the embedded key store; \
+                 drop --kms aws / --kms-endpoint (and ENVELOPE_KMS_ENDPOINT, AWS_ENDPOINT_URL_KMS)",
+            )
+            .exit();
+        }
         let r = match op {
             KmsCommand::Serve(a) => serve::serve(a, keystore, quiet, verbose),
             KmsCommand::CreateAccessKey(a) => serve::create_access_key(a, keystore),
             KmsCommand::ListAccessKeys => serve::list_access_keys(keystore),
             KmsCommand::DeleteAccessKey(a) => serve::delete_access_key(a, keystore),
-            op => return run_operation(op, keystore, verbose),
+            op => return run_operation(op, keystore, source, verbose),
         };
         match r {
             Ok(()) => ExitCode::SUCCESS,
@@ -544,15 +580,16 @@ pub fn run(op: KmsCommand, keystore: Option<&Path>, quiet: bool, verbose: bool) 
     #[cfg(not(feature = "server"))]
     {
         let _ = quiet;
-        run_operation(op, keystore, verbose)
+        run_operation(op, keystore, source, verbose)
     }
 }
 
-fn run_operation(op: KmsCommand, keystore: Option<&Path>, verbose: bool) -> ExitCode {
-    match execute(op, keystore, verbose) {
+fn run_operation(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bool) -> ExitCode {
+    match execute(op, keystore, source, verbose) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(m)) => CliError::io_message(m).exit(),
         Err(Failure::Kms(e)) => CliError::from_kms(e).exit(),
         Err(Failure::Store(r)) => r.into_cli(CliError::from_kms).exit(),
+        Err(Failure::Cli(e)) => e.exit(),
     }
 }

@@ -10,6 +10,7 @@ mod interrupt;
 mod keygen;
 mod keyrings;
 mod kms;
+mod kms_source;
 mod metadata;
 mod output;
 mod pipes;
@@ -43,6 +44,9 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    #[command(flatten)]
+    kms_source: kms_source::SourceArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -63,7 +67,8 @@ enum Command {
         #[command(subcommand)]
         kind: keygen::KeygenCommand,
     },
-    /// Run an operation of the embedded KMS core (AWS KMS API, kebab-case names).
+    /// Run a KMS operation (AWS KMS API, kebab-case names) on the embedded KMS core, or on a
+    /// remote service with --kms aws or --kms-endpoint URL.
     #[command(after_help = EXIT_CODES_HELP)]
     Kms {
         #[command(subcommand)]
@@ -102,7 +107,9 @@ struct CommonArgs {
     metadata_output: Option<PathBuf>,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
-    /// key=ID (a KMS-core key, any id form) | discovery=true [discovery-partition=aws discovery-account=ID...]
+    /// key=ID [region=R profile=P] (a KMS key, any id form: in the key store, or with --kms aws or
+    /// --kms-endpoint in that service, where region= and profile= choose the region of non-ARN ids
+    /// and the AWS profile) | discovery=true [discovery-partition=aws discovery-account=ID...]
     /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
     /// provider=raw-aes key=PATH namespace=NS name=NAME |
     /// provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
@@ -227,20 +234,26 @@ pub fn main() -> ExitCode {
     if matches!(cli.command, Command::Encrypt(_) | Command::Decrypt(_)) {
         interrupt::install();
     }
+    let source = match kms_source::Source::resolve(&cli.kms_source) {
+        Ok(s) => s,
+        Err(e) => return e.exit(),
+    };
     let r = match cli.command {
         Command::Encrypt(a) => crypt::encrypt(
             a,
-            &mut keyrings::KeyService::new(cli.keystore.as_deref(), &ui),
+            &mut keyrings::KeyService::new(cli.keystore.as_deref(), source, &ui),
             &ui,
         ),
         Command::Decrypt(a) => crypt::decrypt(
             a,
-            &mut keyrings::KeyService::new(cli.keystore.as_deref(), &ui),
+            &mut keyrings::KeyService::new(cli.keystore.as_deref(), source, &ui),
             &ui,
         ),
         Command::Inspect(a) => inspect::run(a),
         Command::Keygen { kind } => keygen::run(kind, &ui),
-        Command::Kms { op } => return kms::run(op, cli.keystore.as_deref(), cli.quiet, cli.verbose > 0),
+        Command::Kms { op } => {
+            return kms::run(op, cli.keystore.as_deref(), &source, cli.quiet, cli.verbose > 0)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

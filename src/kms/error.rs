@@ -39,6 +39,24 @@ pub enum KmsErrorKind {
     AccessDeniedException,
     /// The key store failed.
     KMSInternalException,
+    /// A remote service refused the request rate.
+    ThrottlingException,
+    /// A remote service timed out on a service it depends on.
+    DependencyTimeoutException,
+    /// A remote service's key material is unavailable for now.
+    KeyUnavailableException,
+    /// A remote service refused an ARN as malformed.
+    InvalidArnException,
+    /// A remote service refused a grant token.
+    InvalidGrantTokenException,
+    /// An error name this list does not have, from a remote service: the
+    /// message begins with the service's own name for it
+    /// (`UnrecognizedClientException: ...`), so that name is never lost.
+    Other,
+    /// A remote service could not be reached or gave no usable answer
+    /// (connection refused, DNS, TLS, timeout, a response that is not AWS
+    /// KMS's); the message names the endpoint. Not an AWS error name.
+    Unreachable,
 }
 
 impl KmsErrorKind {
@@ -58,7 +76,43 @@ impl KmsErrorKind {
             KmsErrorKind::InvalidMarkerException => "InvalidMarkerException",
             KmsErrorKind::AccessDeniedException => "AccessDeniedException",
             KmsErrorKind::KMSInternalException => "KMSInternalException",
+            KmsErrorKind::ThrottlingException => "ThrottlingException",
+            KmsErrorKind::DependencyTimeoutException => "DependencyTimeoutException",
+            KmsErrorKind::KeyUnavailableException => "KeyUnavailableException",
+            KmsErrorKind::InvalidArnException => "InvalidArnException",
+            KmsErrorKind::InvalidGrantTokenException => "InvalidGrantTokenException",
+            // The service's own name is the start of the message.
+            KmsErrorKind::Other => "KMSException",
+            KmsErrorKind::Unreachable => "Unreachable",
         }
+    }
+
+    /// The kind of an AWS error name; [`KmsErrorKind::Other`] for a name not listed.
+    pub fn from_name(name: &str) -> KmsErrorKind {
+        const ALL: &[KmsErrorKind] = &[
+            KmsErrorKind::NotFoundException,
+            KmsErrorKind::DisabledException,
+            KmsErrorKind::KMSInvalidStateException,
+            KmsErrorKind::InvalidCiphertextException,
+            KmsErrorKind::IncorrectKeyException,
+            KmsErrorKind::InvalidKeyUsageException,
+            KmsErrorKind::ValidationException,
+            KmsErrorKind::AlreadyExistsException,
+            KmsErrorKind::UnsupportedOperationException,
+            KmsErrorKind::LimitExceededException,
+            KmsErrorKind::InvalidMarkerException,
+            KmsErrorKind::AccessDeniedException,
+            KmsErrorKind::KMSInternalException,
+            KmsErrorKind::ThrottlingException,
+            KmsErrorKind::DependencyTimeoutException,
+            KmsErrorKind::KeyUnavailableException,
+            KmsErrorKind::InvalidArnException,
+            KmsErrorKind::InvalidGrantTokenException,
+        ];
+        ALL.iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .unwrap_or(KmsErrorKind::Other)
     }
 }
 
@@ -112,7 +166,11 @@ impl From<CryptoError> for KmsError {
 
 impl fmt::Display for KmsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), self.message)
+        match self.kind {
+            // The message carries the service's name, or is not an AWS error.
+            KmsErrorKind::Other | KmsErrorKind::Unreachable => f.write_str(&self.message),
+            _ => write!(f, "{}: {}", self.kind.name(), self.message),
+        }
     }
 }
 

@@ -92,7 +92,13 @@ pub const DEFAULT_KEY_ALIAS: &str = "alias/envelope-default";
 /// for the answer on a plain (`std`) channel; it must not call
 /// `Runtime::block_on` or `Handle::block_on` on the caller's runtime, which
 /// panics on a worker thread ("Cannot start a runtime from within a
-/// runtime") and can starve a current-thread runtime.
+/// runtime") and can starve a current-thread runtime. `RemoteKms` (module
+/// `remote_kms`, feature `remote`) is built so.
+///
+/// What a caller inside a tokio runtime must do: run the call (or the
+/// keyring, or the whole synchronous encryption) in
+/// `tokio::task::spawn_blocking`, or use the async adapters, which do that
+/// themselves; never call it directly in an `async fn`.
 pub trait Kms: Send + Sync {
     /// CreateKey: a symmetric (default) or RSA encryption key.
     fn create_key(&self, req: &CreateKeyRequest) -> Result<CreateKeyResponse, KmsError>;

@@ -35,6 +35,8 @@ mod kms_server;
 mod known_answers;
 mod properties;
 mod raw_ecdh;
+#[cfg(all(feature = "remote", feature = "server"))]
+mod remote_kms;
 mod support_checks;
 mod tamper;
 #[cfg(feature = "tokio")]

@@ -34,6 +34,10 @@ front), and an ephemeral sender's opened by discovery; sender keys made with
 PEM or DER); a raw ECDH + raw AES multi-key message each way; and refusals of
 the wrong key and of a tampered provider info.
 
+KMS keys (tests/interop/esdk_kms_moto.py): the Python ESDK's KMS master key
+provider and envelope's --kms-endpoint against one moto server, both ways, for
+four suites; a message under another key is refused.
+
 The Python ESDK refuses to encrypt with frame lengths that are not a multiple of
 16; esdk_py.any_frame_length lifts only that check (see there).
 
@@ -54,6 +58,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import esdk_kms_moto  # noqa: E402  (needs the path above)
 import esdk_py  # noqa: E402  (needs the path above)
 from aws_encryption_sdk.internal.formatting import ciphertext_length  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -574,6 +579,9 @@ def main():
 
     runner.record("negative: Python refuses an envelope message with a flipped body bit",
                   python_refuses_tampered_envelope_message)
+
+    # KMS-wrapped messages both ways through one moto server (tests/interop/esdk_kms_moto.py).
+    esdk_kms_moto.run(runner, rng)
 
     elapsed = time.monotonic() - started
     print("interop: %.1f MiB of plaintext in %.1fs" % (total_bytes / MIB, elapsed))

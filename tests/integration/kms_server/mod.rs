@@ -9,4 +9,4 @@ mod faults;
 mod lifecycle;
 mod sdk;
 mod signatures;
-mod support;
+pub mod support;
