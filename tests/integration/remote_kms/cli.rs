@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::process::Output;
 
-use envelope::kms::{CreateAliasRequest, CreateKeyRequest, Kms};
+use envelope::kms::{CreateAliasRequest, CreateKeyRequest};
 
 use super::endpoints::{self, envelope_cmd, REGION};
 use crate::support::cli::{assert_clean, Env};
