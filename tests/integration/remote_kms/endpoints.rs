@@ -269,8 +269,10 @@ fn pump_requests(
             consumed = start + end;
         }
         if cut {
-            // This request never reaches the service.
-            go_away(&gone, &conns);
+            // This request never reaches the service, and no new one does;
+            // answers already on their way still arrive.
+            gone.store(true, Ordering::SeqCst);
+            let _ = from.shutdown(Shutdown::Both);
             break;
         }
         if to.write_all(&buf[..n]).is_err() {

@@ -142,6 +142,12 @@ fn run_suite(ep: &Endpoint) {
     );
     assert_eq!(e.kind(), ErrorKind::KeyService, "{name}");
 
+    if ep.name == "moto" {
+        // moto 5.2 keeps using a disabled key (GenerateDataKey succeeds), so
+        // this part is not run there; the two other endpoints check it.
+        eprintln!("moto: the disabled-key cases are not run (moto does not refuse a disabled key)");
+        return;
+    }
     // A disabled key: encrypt and decrypt fail with DisabledException.
     // By key id: AWS takes an ARN too, moto's DisableKey only the id.
     kms.disable_key(&DisableKeyRequest {
