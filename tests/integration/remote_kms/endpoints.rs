@@ -194,9 +194,9 @@ impl Proxy {
                     continue;
                 };
                 cs.lock().unwrap().push(client.try_clone().unwrap());
-                let (c, g, k, cs) = (c.clone(), g.clone(), k.clone(), cs.clone());
+                let (c, g, k) = (c.clone(), g.clone(), k.clone());
                 let (client_r, server_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pump_requests(client_r, server_w, c, g, k, cs));
+                std::thread::spawn(move || pump_requests(client_r, server_w, c, g, k));
                 std::thread::spawn(move || pump(server, client));
             }
         });
@@ -234,7 +234,6 @@ fn pump_requests(
     counts: Arc<Mutex<Vec<String>>>,
     gone: Arc<AtomicBool>,
     cut_after: Arc<AtomicUsize>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
 ) {
     let marker = b"trentservice.";
     let mut tail: Vec<u8> = Vec::new();
