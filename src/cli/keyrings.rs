@@ -182,8 +182,8 @@ impl<'a> KeyService<'a> {
                 .find_map(|(w, v)| v.as_ref().map(|_| w))
             {
                 return Err(CliError::usage(format!(
-                    "-w {word}=: applies to a remote key service (--kms aws or --kms-endpoint URL); \
-                     the embedded key store has its region fixed at creation"
+                    "-w {word}=: unknown option for a key of the embedded key store; it applies to \
+                     a remote key service (--kms aws or --kms-endpoint URL)"
                 )));
             }
             let chosen = self.source == (Source::Embedded { chosen: true });

@@ -22,7 +22,7 @@ use envelope::kms::{Arn, Identity, Kms};
 use super::error::CliError;
 
 /// The AWS standard variable of the KMS endpoint, read by every AWS SDK.
-pub const ENV_AWS_ENDPOINT: &str = "AWS_ENDPOINT_URL_KMS";
+pub const AWS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_KMS";
 /// envelope's own variable of the KMS endpoint, read before the AWS one.
 pub const ENV_ENDPOINT: &str = "ENVELOPE_KMS_ENDPOINT";
 
@@ -96,9 +96,9 @@ impl Source {
             // An explicit choice of the key store outranks endpoints in the environment.
             (Some("embedded"), None) => Source::Embedded { chosen: true },
             // The SDK itself still honours $AWS_ENDPOINT_URL_KMS; name it so `-v` says so.
-            (Some(_), None) => remote(env(ENV_AWS_ENDPOINT)),
+            (Some(_), None) => remote(env(AWS_ENDPOINT_ENV)),
             (None, Some(url)) => remote(Some(url.clone())),
-            (None, None) => match env(ENV_ENDPOINT).or_else(|| env(ENV_AWS_ENDPOINT)) {
+            (None, None) => match env(ENV_ENDPOINT).or_else(|| env(AWS_ENDPOINT_ENV)) {
                 Some(url) => remote(Some(url)),
                 None => Source::Embedded { chosen: false },
             },
@@ -228,7 +228,7 @@ mod tests {
                 resolve(
                     None,
                     None,
-                    &[(ENV_ENDPOINT, "http://b"), (ENV_AWS_ENDPOINT, "http://c")]
+                    &[(ENV_ENDPOINT, "http://b"), (AWS_ENDPOINT_ENV, "http://c")]
                 )
                 .unwrap()
             )
@@ -236,7 +236,7 @@ mod tests {
             Some("http://b")
         );
         assert_eq!(
-            endpoint(resolve(None, None, &[(ENV_AWS_ENDPOINT, "http://c")]).unwrap()).as_deref(),
+            endpoint(resolve(None, None, &[(AWS_ENDPOINT_ENV, "http://c")]).unwrap()).as_deref(),
             Some("http://c")
         );
         assert_eq!(

@@ -17,12 +17,14 @@ use std::process::{Command, Stdio};
 use envelope::kms::{ENV_ACCOUNT_ID, ENV_ALLOW_INSECURE, ENV_HOME, ENV_PASSPHRASE, ENV_REGION};
 
 /// Every environment variable the library and the CLI read.
-pub const ENVELOPE_VARS: [&str; 5] = [
+pub const ENVELOPE_VARS: [&str; 6] = [
     ENV_HOME,
     ENV_PASSPHRASE,
     ENV_REGION,
     ENV_ACCOUNT_ID,
     ENV_ALLOW_INSECURE,
+    // The CLI's (src/cli/kms_source.rs, in the binary: no path to import).
+    "ENVELOPE_KMS_ENDPOINT",
 ];
 
 /// The AWS SDKs' variables that choose credentials, a region, a profile or an
