@@ -309,7 +309,10 @@ def esdk(results, envelope, keystore, url, workdir, rng):
         return aws_encryption_sdk.EncryptionSDKClient(commitment_policy=policy)
 
     def run(args):
-        r = subprocess.run([envelope, "--keystore", keystore, "-q"] + args, capture_output=True, timeout=120)
+        # --kms embedded: this process sets AWS_ENDPOINT_URL_KMS for boto3, which
+        # envelope would otherwise follow too; here it opens the served store itself.
+        r = subprocess.run([envelope, "--keystore", keystore, "--kms", "embedded", "-q"] + args,
+                           capture_output=True, timeout=120)
         if r.returncode != 0:
             raise AssertionError("envelope %s exited %d: %s" % (args[0], r.returncode, r.stderr.decode(errors="replace")))
         return r
