@@ -68,6 +68,9 @@ def run(runner, rng):
         other = kms.create_key(Description="other")["KeyMetadata"]["Arn"]
         client = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+        # The non-committing suites (below 0x0400) may only be written under FORBID_ENCRYPT.
+        legacy_client = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)
 
         def provider(key):
             return aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
@@ -80,7 +83,8 @@ def run(runner, rng):
                 d = runner.case_dir()
                 pt = os.urandom(rng.randint(0, 70000))
                 ctx = {"purpose": "kms-interop", "suite": "%04x" % suite_id}
-                ct, _ = client.encrypt(source=pt, key_provider=provider(arn), encryption_context=ctx,
+                writer = legacy_client if suite_id < 0x0400 else client
+                ct, _ = writer.encrypt(source=pt, key_provider=provider(arn), encryption_context=ctx,
                                        algorithm=aws_encryption_sdk.Algorithm.get_by_id(suite_id),
                                        frame_length=4096)
                 path = os.path.join(d, "message")
