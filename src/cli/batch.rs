@@ -27,9 +27,9 @@ use envelope::stream::StreamSummary;
 
 use super::crypt::{report, run_job, Body};
 use super::error::CliError;
-use super::plan::Op;
 use super::metadata::Metadata;
 use super::output::{commit_all, Finished, MadeDirs, Parents};
+use super::plan::Op;
 use super::plan::{Job, Plan, Step};
 use super::ui::{Progress, Ui};
 use super::CommonArgs;

@@ -260,7 +260,10 @@ pub fn main() -> ExitCode {
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);
-    if matches!(cli.command, Command::Encrypt(_) | Command::Decrypt(_) | Command::Rewrap(_)) {
+    if matches!(
+        cli.command,
+        Command::Encrypt(_) | Command::Decrypt(_) | Command::Rewrap(_)
+    ) {
         interrupt::install();
     }
     let r = match cli.command {

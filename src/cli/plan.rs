@@ -604,7 +604,10 @@ mod tests {
         assert_eq!(name(".encrypted", Op::Decrypt, None), ".encrypted.decrypted");
         assert_eq!(name("a.txt.enc", Op::Decrypt, Some("")), "a.txt.enc");
         assert_eq!(name("a.txt.encrypted", Op::Rewrap, None), "a.txt.encrypted");
-        assert_eq!(name("a.txt.encrypted", Op::Rewrap, Some(".new")), "a.txt.encrypted.new");
+        assert_eq!(
+            name("a.txt.encrypted", Op::Rewrap, Some(".new")),
+            "a.txt.encrypted.new"
+        );
     }
 
     #[test]

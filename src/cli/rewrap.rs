@@ -95,7 +95,10 @@ fn rewrap_one(
 ) -> Result<StreamSummary, CliError> {
     let out_name = out.name();
     let what = format!("rewrap {in_name}");
-    let mut src = Blame::new(Counted { inner: input, progress });
+    let mut src = Blame::new(Counted {
+        inner: input,
+        progress,
+    });
     let mut sink = Blame::new(&mut *out);
     let r = AuthenticatedHeader::read(keys.unwrap, &opts.decrypt, &mut src).and_then(|old| {
         if let Err(e) = check_required_keys(keys.required, old.header(), &what) {

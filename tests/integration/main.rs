@@ -35,6 +35,7 @@ mod kms_server;
 mod known_answers;
 mod properties;
 mod raw_ecdh;
+mod rewrap;
 mod support_checks;
 mod tamper;
 #[cfg(feature = "tokio")]
