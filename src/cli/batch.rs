@@ -27,9 +27,9 @@ use envelope::stream::StreamSummary;
 
 use super::crypt::{report, run_job, Body};
 use super::error::CliError;
-use super::keyrings::Mode;
 use super::metadata::Metadata;
 use super::output::{commit_all, Finished, MadeDirs, Parents};
+use super::plan::Op;
 use super::plan::{Job, Plan, Step};
 use super::ui::{Progress, Ui};
 use super::CommonArgs;
@@ -63,7 +63,7 @@ type Done = (u64, Job, Result<(StreamSummary, Option<Finished>), CliError>);
 pub fn run(
     plan: &Plan,
     common: &CommonArgs,
-    mode: Mode,
+    mode: Op,
     ui: &Ui,
     meta: &mut Metadata,
     progress: &Progress,
@@ -177,7 +177,7 @@ fn work(
     done: Sender<Box<Done>>,
     force: bool,
     made: &MadeDirs,
-    mode: Mode,
+    mode: Op,
     progress: &Progress,
     body: &Body<'_>,
 ) {
@@ -227,7 +227,7 @@ struct Record<'a> {
     batch_bytes: u64,
     made: &'a MadeDirs,
     tally: Tally,
-    mode: Mode,
+    mode: Op,
 }
 
 impl Record<'_> {

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 
-use envelope::format::Limits;
+use envelope::format::{Header, Limits};
 use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
 use envelope::EncryptionContext;
@@ -22,17 +22,17 @@ use super::header_info::HeaderInfo;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
 use super::output::{check_stdout, Output, Parents};
-use super::plan::{self, Dest, Job, Plan, Source};
+use super::plan::{self, Dest, Job, Op, Plan, Source};
 use super::ui::{Progress, Ui};
 use super::{CommonArgs, DecryptArgs, EncryptArgs};
 
 /// `-c` words split into pairs (k=v) and bare required keys (k).
-struct ContextArgs {
-    pairs: EncryptionContext,
-    required_keys: Vec<String>,
+pub(super) struct ContextArgs {
+    pub pairs: EncryptionContext,
+    pub required_keys: Vec<String>,
 }
 
-fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
+pub(super) fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
     let mut c = ContextArgs {
         pairs: EncryptionContext::new(),
         required_keys: Vec::new(),
@@ -60,12 +60,24 @@ pub fn suite_list(sep: &str) -> String {
         .join(sep)
 }
 
-fn policy(common: &CommonArgs) -> Result<CommitmentPolicy, CliError> {
+/// `--algorithm`, if given.
+pub(super) fn parse_suite(s: Option<&str>) -> Result<Option<&'static AlgorithmSuite>, CliError> {
+    let Some(s) = s else { return Ok(None) };
+    match AlgorithmSuite::parse(s) {
+        Some(suite) => Ok(Some(suite)),
+        None => Err(CliError::usage(format!(
+            "unknown algorithm suite '{s}': --algorithm takes one of {}",
+            suite_list(", ")
+        ))),
+    }
+}
+
+pub(super) fn policy(common: &CommonArgs) -> Result<CommitmentPolicy, CliError> {
     common.commitment_policy.parse().map_err(CliError::usage)
 }
 
 /// `--threads`, else every available core.
-fn threads(common: &CommonArgs) -> usize {
+pub(super) fn threads(common: &CommonArgs) -> usize {
     common
         .threads
         .map_or_else(envelope::stream::available_threads, usize::from)
@@ -88,17 +100,9 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
             "-c: key '{k}' has no value: encrypt needs key=value pairs"
         )));
     }
-    let suite = match &a.algorithm {
-        Some(s) => Some(AlgorithmSuite::parse(s).ok_or_else(|| {
-            CliError::usage(format!(
-                "unknown algorithm suite '{s}': --algorithm takes one of {}",
-                suite_list(", ")
-            ))
-        })?),
-        None => None,
-    };
+    let suite = parse_suite(a.algorithm.as_deref())?;
     let commitment_policy = policy(&a.common)?;
-    let plan = plan::plan(&a.common, Mode::Encrypt, ui)?;
+    let plan = plan::plan(&a.common, Op::Encrypt, ui)?;
     if plan.writes_stdout() {
         check_stdout(false)?;
     }
@@ -121,7 +125,7 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let r = run(
         &plan,
         &a.common,
-        Mode::Encrypt,
+        Op::Encrypt,
         ui,
         &mut meta,
         &|input, name, out, progress| {
@@ -134,7 +138,7 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
 
 /// The `-v` lines naming the key services the run used: the key store with
 /// its region and account, and any remote service.
-fn store_detail(service: &KeyService<'_>, ui: &Ui) {
+pub(super) fn store_detail(service: &KeyService<'_>, ui: &Ui) {
     for line in service.service_details() {
         ui.detail(1, line);
     }
@@ -143,7 +147,7 @@ fn store_detail(service: &KeyService<'_>, ui: &Ui) {
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
-    let plan = plan::plan(&a.common, Mode::Decrypt, ui)?;
+    let plan = plan::plan(&a.common, Op::Decrypt, ui)?;
     let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
@@ -167,7 +171,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let r = run(
         &plan,
         &a.common,
-        Mode::Decrypt,
+        Op::Decrypt,
         ui,
         &mut meta,
         &|input, name, out, progress| {
@@ -181,7 +185,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
 
 /// The parser's limits under `--max-length N`: frames and non-framed bodies
 /// up to N bytes (frames cannot be longer than 2^32-1 anyway).
-fn limits(max_length: Option<u64>) -> Limits {
+pub(super) fn limits(max_length: Option<u64>) -> Limits {
     let default = Limits::default();
     match max_length {
         None => default,
@@ -199,10 +203,10 @@ pub type Body<'a> =
     dyn Fn(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError> + Sync + 'a;
 
 /// Runs every job through `body`, recording each outcome.
-fn run(
+pub(super) fn run(
     plan: &Plan,
     common: &CommonArgs,
-    mode: Mode,
+    mode: Op,
     ui: &Ui,
     meta: &mut Metadata,
     body: &Body<'_>,
@@ -244,7 +248,7 @@ pub fn run_job(
     job: &Job,
     force: bool,
     parents: Parents<'_>,
-    mode: Mode,
+    mode: Op,
     progress: &Progress,
     body: &Body<'_>,
 ) -> Result<(StreamSummary, Output), CliError> {
@@ -257,15 +261,15 @@ pub fn run_job(
         Source::File(p) => Box::new(File::open(p).map_err(|e| CliError::io(&name, e))?),
     };
     let mut out = match &job.dest {
-        Dest::Stdout => Output::stdout(mode == Mode::Decrypt)?,
-        Dest::File(p) => Output::file(p, force, parents, mode == Mode::Decrypt)?,
+        Dest::Stdout => Output::stdout(mode == Op::Decrypt)?,
+        Dest::File(p) => Output::file(p, force, parents, mode == Op::Decrypt)?,
     };
     let summary = body(&mut input, &name, &mut out, progress)?;
     Ok((summary, out))
 }
 
 /// The `-v` lines for a finished file.
-pub(super) fn report(ui: &Ui, mode: Mode, job: &Job, s: &StreamSummary) {
+pub(super) fn report(ui: &Ui, mode: Op, job: &Job, s: &StreamSummary) {
     if !ui.verbose(1) {
         return;
     }
@@ -274,8 +278,9 @@ pub(super) fn report(ui: &Ui, mode: Mode, job: &Job, s: &StreamSummary) {
         Dest::File(p) => p.display().to_string(),
     };
     let verb = match mode {
-        Mode::Encrypt => "encrypted",
-        Mode::Decrypt => "decrypted",
+        Op::Encrypt => "encrypted",
+        Op::Decrypt => "decrypted",
+        Op::Rewrap => "rewrapped",
     };
     ui.detail(
         1,
@@ -354,16 +359,8 @@ pub fn decrypt_one(
     let mut sink = Blame::new(&mut *out);
     let mut held = Zeroizing::new(Vec::new());
     let r = AuthenticatedHeader::read(keyring, opts, &mut src).and_then(|d| {
-        let h = d.header();
-        if let Some(k) = check
-            .required_keys
-            .iter()
-            .find(|k| !h.encryption_context.contains_key(*k))
-        {
-            return Ok(Err(CliError::with_code(
-                EXIT_INTEGRITY,
-                format!("decrypt {in_name}: encryption context: required key '{k}' is missing"),
-            )));
+        if let Err(e) = check_required_keys(check.required_keys, d.header(), &format!("decrypt {in_name}")) {
+            return Ok(Err(e));
         }
         if check.buffer {
             d.decrypt_body_to(&mut *held, check.threads).map(Ok)
@@ -381,10 +378,21 @@ pub fn decrypt_one(
     Ok(summary)
 }
 
+/// `-c k`: fails unless the authenticated header's context has every key.
+pub(super) fn check_required_keys(keys: &[String], h: &Header, what: &str) -> Result<(), CliError> {
+    match keys.iter().find(|k| !h.encryption_context.contains_key(*k)) {
+        Some(k) => Err(CliError::with_code(
+            EXIT_INTEGRITY,
+            format!("{what}: encryption context: required key '{k}' is missing"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A reader that advances the progress bar by what it reads.
-struct Counted<'a> {
-    inner: &'a mut dyn Read,
-    progress: &'a Progress,
+pub(super) struct Counted<'a> {
+    pub inner: &'a mut dyn Read,
+    pub progress: &'a Progress,
 }
 
 impl Read for Counted<'_> {
@@ -397,13 +405,13 @@ impl Read for Counted<'_> {
 
 /// A reader or writer that remembers whether it failed, so that an I/O error
 /// coming back from the library names the right file.
-struct Blame<T> {
+pub(super) struct Blame<T> {
     inner: T,
-    failed: bool,
+    pub failed: bool,
 }
 
 impl<T> Blame<T> {
-    fn new(inner: T) -> Self {
+    pub(super) fn new(inner: T) -> Self {
         Blame { inner, failed: false }
     }
 
@@ -440,16 +448,16 @@ impl<W: Write> Write for Blame<W> {
 }
 
 /// How a library call that read the input and wrote the output failed.
-struct Failed<'a> {
-    what: String,
+pub(super) struct Failed<'a> {
+    pub what: String,
     /// Whether the input failed, and its name.
-    input: (bool, &'a str),
+    pub input: (bool, &'a str),
     /// Whether the output failed, and its name.
-    output: (bool, &'a str),
+    pub output: (bool, &'a str),
 }
 
 impl Failed<'_> {
-    fn check<T>(self, r: envelope::Result<T>) -> Result<T, CliError> {
+    pub(super) fn check<T>(self, r: envelope::Result<T>) -> Result<T, CliError> {
         match r {
             Ok(v) => Ok(v),
             // The reader of our stdout went away (`| head`): end quietly (see `write_out`).

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::error::CliError;
 use super::header_info::HeaderInfo;
-use super::keyrings::Mode;
+use super::plan::Op;
 use super::plan::{Dest, Job, Source};
 
 /// Where metadata lines go, if anywhere.
@@ -77,9 +77,9 @@ impl Metadata {
     }
 
     /// Records a file processed successfully.
-    pub fn ok(&mut self, mode: Mode, job: &Job, s: &StreamSummary) -> Result<(), CliError> {
+    pub fn ok(&mut self, mode: Op, job: &Job, s: &StreamSummary) -> Result<(), CliError> {
         self.write(&Line {
-            mode: mode_name(mode),
+            mode: mode.name(),
             input: input(job),
             output: Some(output(job)),
             status: "ok",
@@ -92,9 +92,9 @@ impl Metadata {
     }
 
     /// Records a file that failed (its output was not written).
-    pub fn failed(&mut self, mode: Mode, job: &Job, e: &CliError) -> Result<(), CliError> {
+    pub fn failed(&mut self, mode: Op, job: &Job, e: &CliError) -> Result<(), CliError> {
         self.write(&Line {
-            mode: mode_name(mode),
+            mode: mode.name(),
             input: input(job),
             output: None,
             status: "failed",
@@ -116,13 +116,6 @@ impl Metadata {
         out.write_all(text.as_bytes())
             .and_then(|_| out.flush())
             .map_err(|e| CliError::io(format!("metadata output {}", self.name), e))
-    }
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Encrypt => "encrypt",
-        Mode::Decrypt => "decrypt",
     }
 }
 

@@ -15,6 +15,7 @@ mod metadata;
 mod output;
 mod pipes;
 mod plan;
+mod rewrap;
 #[cfg(feature = "server")]
 mod serve;
 mod store;
@@ -59,6 +60,9 @@ enum Command {
     /// Decrypt an AWS Encryption SDK message.
     #[command(after_help = EXIT_CODES_HELP)]
     Decrypt(DecryptArgs),
+    /// Re-key messages in one verified pass: open with -u keys, encrypt again for -w/-k keys.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Rewrap(RewrapArgs),
     /// Show a message's header (suite, message id, encryption context, data keys) without any key.
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
@@ -97,7 +101,7 @@ struct CommonArgs {
 
     /// File-name suffix in an output directory: added on encrypt (default .encrypted); on
     /// decrypt removed where present (default .encrypted), else .decrypted is added.
-    /// A bare --suffix keeps the names unchanged.
+    /// A bare --suffix keeps the names unchanged. On rewrap names are kept, or SUFFIX is added.
     #[arg(long, value_name = "SUFFIX", num_args = 0..=1, default_missing_value = "")]
     suffix: Option<String>,
 
@@ -192,6 +196,34 @@ struct DecryptArgs {
     max_length: Option<u64>,
 }
 
+#[derive(Args, Debug)]
+struct RewrapArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// A key that opens the messages, in the words of a -w group (`-u provider=raw-aes key=old.key
+    /// namespace=NS name=NAME`, `-u key=ID`, `-u discovery=true ...`); repeatable. Without -u, the
+    /// KMS core's keys by discovery, as decrypt does. -w/-k name the new keys, as on encrypt.
+    #[arg(short = 'u', long = "unwrap-key", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
+    unwrap_keys: Vec<String>,
+
+    /// The `-u` words grouped per occurrence (see [`main`]).
+    #[arg(skip)]
+    unwrap_key_groups: Vec<Vec<String>>,
+
+    /// The new messages' suite (as on encrypt). Default: each message's own suite.
+    #[arg(long, value_name = "SUITE", long_help = algorithm_help())]
+    algorithm: Option<String>,
+
+    /// The new messages' frame length. Default: each message's own (64 KiB for a non-framed one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    frame_length: Option<u32>,
+
+    /// The longest frame, or non-framed body, to accept in the old messages (as on decrypt).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_length: Option<u64>,
+}
+
 /// The command line's definition, with the exit-code table under every
 /// `kms <operation> --help` too (the operations are many; one place adds it).
 fn command() -> clap::Command {
@@ -223,15 +255,22 @@ pub fn main() -> ExitCode {
         Err(e) => return clap_exit(e),
     };
     if let Some((_, sub)) = matches.subcommand() {
-        let groups = wrapping_key_groups(sub);
+        let groups = key_groups(sub, "wrapping_keys");
         match &mut cli.command {
             Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
             Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
+            Command::Rewrap(a) => {
+                a.common.wrapping_key_groups = groups;
+                a.unwrap_key_groups = key_groups(sub, "unwrap_keys");
+            }
             Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => {}
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);
-    if matches!(cli.command, Command::Encrypt(_) | Command::Decrypt(_)) {
+    if matches!(
+        cli.command,
+        Command::Encrypt(_) | Command::Decrypt(_) | Command::Rewrap(_)
+    ) {
         interrupt::install();
     }
     let source = match kms_source::Source::resolve(&cli.kms_source) {
@@ -245,6 +284,11 @@ pub fn main() -> ExitCode {
             &ui,
         ),
         Command::Decrypt(a) => crypt::decrypt(
+            a,
+            &mut keyrings::KeyService::new(cli.keystore.as_deref(), source, &ui),
+            &ui,
+        ),
+        Command::Rewrap(a) => rewrap::run_rewrap(
             a,
             &mut keyrings::KeyService::new(cli.keystore.as_deref(), source, &ui),
             &ui,
@@ -271,9 +315,9 @@ fn clap_exit(e: clap::Error) -> ExitCode {
     }
 }
 
-/// Each `-w` occurrence's words, as one group per key.
-fn wrapping_key_groups(m: &ArgMatches) -> Vec<Vec<String>> {
-    match m.try_get_occurrences::<String>("wrapping_keys") {
+/// Each `-w` (or `-u`, by `id`) occurrence's words, as one group per key.
+fn key_groups(m: &ArgMatches, id: &str) -> Vec<Vec<String>> {
+    match m.try_get_occurrences::<String>(id) {
         Ok(Some(occ)) => occ.map(|g| g.cloned().collect()).collect(),
         _ => Vec::new(),
     }

@@ -14,7 +14,6 @@ use std::fs;
 use std::path::{Component, Path, PathBuf, MAIN_SEPARATOR};
 
 use super::error::CliError;
-use super::keyrings::Mode;
 use super::ui::Ui;
 use super::CommonArgs;
 
@@ -22,6 +21,26 @@ use super::CommonArgs;
 pub const DEFAULT_SUFFIX: &str = ".encrypted";
 /// Added on decrypt to names that lack the suffix.
 pub const DECRYPTED_SUFFIX: &str = ".decrypted";
+
+/// What a run does to each file: it decides the output names (and the
+/// `mode` of metadata lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Encrypt,
+    Decrypt,
+    Rewrap,
+}
+
+impl Op {
+    /// The name of the subcommand.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Encrypt => "encrypt",
+            Op::Decrypt => "decrypt",
+            Op::Rewrap => "rewrap",
+        }
+    }
+}
 
 /// Where a job reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +82,7 @@ impl Job {
 #[derive(Debug)]
 pub struct Plan {
     shape: Shape,
-    mode: Mode,
+    mode: Op,
     suffix: Option<String>,
     /// How many files the checked plan processes.
     pub files: u64,
@@ -244,7 +263,7 @@ fn is_dash(p: &Path) -> bool {
 
 /// Builds and checks the jobs for `common` in `mode`. The check walks every
 /// input tree once (see [`check`]), so a bad command line writes nothing.
-pub fn plan(common: &CommonArgs, mode: Mode, ui: &Ui) -> Result<Plan, CliError> {
+pub fn plan(common: &CommonArgs, mode: Op, ui: &Ui) -> Result<Plan, CliError> {
     let stdin = [PathBuf::from("-")];
     let inputs: &[PathBuf] = if common.input.is_empty() {
         &stdin
@@ -387,20 +406,24 @@ fn destinations(inputs: &[PathBuf], out: &Path) -> Result<Vec<(PathBuf, PathBuf)
 }
 
 /// The output file name in a directory: on encrypt, `name` + suffix; on
-/// decrypt, `name` without the suffix, or `name.decrypted` if it lacks it.
-/// An empty suffix (a bare `--suffix`) keeps names as they are.
-pub fn output_name(name: &OsStr, mode: Mode, suffix: Option<&str>) -> OsString {
-    let suffix = suffix.unwrap_or(DEFAULT_SUFFIX);
+/// decrypt, `name` without the suffix, or `name.decrypted` if it lacks it;
+/// on rewrap, `name` as it is (a message stays a message), or `name` + suffix
+/// if one is given. An empty suffix (a bare `--suffix`) keeps names as they are.
+pub fn output_name(name: &OsStr, mode: Op, suffix: Option<&str>) -> OsString {
+    let suffix = match (mode, suffix) {
+        (Op::Rewrap, None) => "",
+        (_, s) => s.unwrap_or(DEFAULT_SUFFIX),
+    };
     if suffix.is_empty() {
         return name.to_owned();
     }
     match mode {
-        Mode::Encrypt => {
+        Op::Encrypt | Op::Rewrap => {
             let mut n = name.to_owned();
             n.push(suffix);
             n
         }
-        Mode::Decrypt => strip_suffix(name, suffix).unwrap_or_else(|| {
+        Op::Decrypt => strip_suffix(name, suffix).unwrap_or_else(|| {
             let mut n = name.to_owned();
             n.push(DECRYPTED_SUFFIX);
             n
@@ -564,7 +587,7 @@ pub fn absolute(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn name(n: &str, mode: Mode, suffix: Option<&str>) -> String {
+    fn name(n: &str, mode: Op, suffix: Option<&str>) -> String {
         output_name(OsStr::new(n), mode, suffix)
             .into_string()
             .unwrap_or_default()
@@ -572,14 +595,19 @@ mod tests {
 
     #[test]
     fn output_names() {
-        assert_eq!(name("a.txt", Mode::Encrypt, None), "a.txt.encrypted");
-        assert_eq!(name("a.txt", Mode::Encrypt, Some(".enc")), "a.txt.enc");
-        assert_eq!(name("a.txt", Mode::Encrypt, Some("")), "a.txt");
-        assert_eq!(name("a.txt.encrypted", Mode::Decrypt, None), "a.txt");
-        assert_eq!(name("a.txt.enc", Mode::Decrypt, Some(".enc")), "a.txt");
-        assert_eq!(name("a.txt.enc", Mode::Decrypt, None), "a.txt.enc.decrypted");
-        assert_eq!(name(".encrypted", Mode::Decrypt, None), ".encrypted.decrypted");
-        assert_eq!(name("a.txt.enc", Mode::Decrypt, Some("")), "a.txt.enc");
+        assert_eq!(name("a.txt", Op::Encrypt, None), "a.txt.encrypted");
+        assert_eq!(name("a.txt", Op::Encrypt, Some(".enc")), "a.txt.enc");
+        assert_eq!(name("a.txt", Op::Encrypt, Some("")), "a.txt");
+        assert_eq!(name("a.txt.encrypted", Op::Decrypt, None), "a.txt");
+        assert_eq!(name("a.txt.enc", Op::Decrypt, Some(".enc")), "a.txt");
+        assert_eq!(name("a.txt.enc", Op::Decrypt, None), "a.txt.enc.decrypted");
+        assert_eq!(name(".encrypted", Op::Decrypt, None), ".encrypted.decrypted");
+        assert_eq!(name("a.txt.enc", Op::Decrypt, Some("")), "a.txt.enc");
+        assert_eq!(name("a.txt.encrypted", Op::Rewrap, None), "a.txt.encrypted");
+        assert_eq!(
+            name("a.txt.encrypted", Op::Rewrap, Some(".new")),
+            "a.txt.encrypted.new"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! function of key, message id, sequence number and bytes, so
 //! [`encrypt_stream_parallel`] and [`decrypt_stream_parallel`] spread the
 //! frames of large inputs over several threads and hash beside them, writing
-//! the same bytes.
+//! the same bytes. [`rewrap_stream`] joins the two to re-key a message in one
+//! pass, its plaintext held only in memory.
 
 mod authenticated_header;
 pub(crate) mod content_cipher;
@@ -18,6 +19,7 @@ mod encryptor;
 mod io;
 mod parallel;
 mod pipeline;
+mod rewrap;
 mod setup;
 #[cfg(feature = "tokio")]
 pub mod tokio;
@@ -27,6 +29,7 @@ pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
 pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel};
+pub use rewrap::{rewrap_stream, RewrapOptions, RewrapSummary};
 
 use zeroize::Zeroizing;
 

@@ -37,6 +37,7 @@ mod properties;
 mod raw_ecdh;
 #[cfg(all(feature = "remote", feature = "server"))]
 mod remote_kms;
+mod rewrap;
 mod support_checks;
 mod tamper;
 #[cfg(feature = "tokio")]
