@@ -580,6 +580,60 @@ def main():
     runner.record("negative: Python refuses an envelope message with a flipped body bit",
                   python_refuses_tampered_envelope_message)
 
+    # envelope rewrap of Python-written messages: every suite, raw AES to raw RSA and back;
+    # the Python ESDK opens the result with the new keys only, with the same context.
+    def rewrap_case(sid, old_label, new_label, fl, size):
+        def check():
+            d = runner.case_dir()
+            old, new = keys.keyset(old_label), keys.keyset(new_label)
+            plaintext = os.urandom(size)
+            ctx = random_context(rng)
+            message = esdk_py.encrypt(old, sid, fl, ctx, plaintext)
+            src, dst = os.path.join(d, "old"), os.path.join(d, "new")
+            with open(src, "wb") as f:
+                f.write(message)
+            args = ["rewrap", "-i", src, "-o", dst]
+            if not esdk_py.is_committing(sid):
+                args += ["--commitment-policy", "forbid-encrypt-allow-decrypt"]
+            for k in old:
+                args += ["-u"] + cli_key_args(k, False, rng)[1:]
+            for k in new:
+                args += cli_key_args(k, True, rng)
+            r = runner.run_cli(args)
+            if r.returncode != 0:
+                raise AssertionError("envelope rewrap exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
+            got, header = esdk_py.decrypt_stream(new, dst)
+            if got != plaintext:
+                raise AssertionError("Python decrypted other bytes from the rewrapped message")
+            _, old_header = esdk_py.decrypt(old, message)
+            if header.message_id == old_header.message_id:
+                raise AssertionError("the rewrapped message kept the message id")
+            if header.algorithm.algorithm_id != sid or header.frame_length != fl:
+                raise AssertionError("suite or frame length changed")
+            stored = dict(header.encryption_context)
+            stored.pop("aws-crypto-public-key", None)
+            if stored != ctx:
+                raise AssertionError("context %r, wanted %r" % (stored, ctx))
+            with open(dst, "rb") as f:
+                rewrapped = f.read()
+            try:
+                esdk_py.decrypt(old, rewrapped)
+            except Exception:  # noqa: BLE001  (any refusal is the expected outcome)
+                pass
+            else:
+                raise AssertionError("the old keys still open the rewrapped message")
+            shutil.rmtree(d)
+        return check
+
+    for i, s in enumerate(esdk_py.SUITES):
+        sid = s.algorithm_id
+        old_label, new_label = ("aes256", "rsa-oaep-sha256") if i % 2 == 0 else ("rsa-pkcs1", "aes128")
+        fl = rng.choice([1024, 4096, 65536])
+        size = rng.randint(0, 3 * MIB)
+        total_bytes += size
+        runner.record("rewrap suite=0x%04x %s -> %s frame=%d size=%d" % (sid, old_label, new_label, fl, size),
+                      rewrap_case(sid, old_label, new_label, fl, size))
+
     # KMS-wrapped messages both ways through one moto server (tests/interop/esdk_kms_moto.py).
     esdk_kms_moto.run(runner, rng)
 
