@@ -136,6 +136,10 @@ measure "cat FILE > /dev/null" "$rounds_large" "cat $in > /dev/null"
 measure "cp FILE COPY" "$rounds_large" "cp $in copy.bin"
 measure "cp FILE COPY && sync COPY" "$rounds_large" "cp $in copy.bin && sync copy.bin"
 measure "sha384sum FILE" "$rounds_large" "sha384sum $in > /dev/null"
+# A signed rewrap hashes two messages (the old one to verify, the new one to
+# sign): its floor is two SHA-384 hashes running at once.
+measure "sha384sum FILE & sha384sum MESSAGE" "$rounds_large" \
+    "sha384sum $in > /dev/null & sha384sum env.0578 > /dev/null; wait"
 for s in "${suites[@]}"; do
     enc="$e encrypt $k --algorithm $s --frame-length $frame"
     dec="$e decrypt $k"
@@ -286,8 +290,8 @@ for op in encrypt decrypt; do
 done
 target "0x0478 rewrap file -> file, wall vs encrypt alone (issue 14)" \
     "$(ratio "${wall["envelope 0478 rewrap file -> file"]}" "${wall["envelope 0478 encrypt file -> file"]}")" "<=" 1.2 x
-target "0x0578 rewrap file -> file, wall vs sha384sum FILE (issue 14)" \
-    "$(ratio "${wall["envelope 0578 rewrap file -> file"]}" "${wall["sha384sum FILE"]}")" "<=" 1.2 x
+target "0x0578 rewrap file -> file, wall vs two SHA-384 hashes at once (issue 14)" \
+    "$(ratio "${wall["envelope 0578 rewrap file -> file"]}" "${wall["sha384sum FILE & sha384sum MESSAGE"]}")" "<=" 1.2 x
 fi
 for op in encrypt decrypt; do
     if [[ -n ${wall["small: rage $op, X25519 recipient"]:-}${wall["small: rage $op, X25519 identity"]:-} ]]; then
