@@ -151,6 +151,8 @@ for s in "${suites[@]}"; do
     measure "envelope $s decrypt stdin -> stdout" "$rounds_large" "cat env.$s | $dec | cat > /dev/null"
     # Rewrap (issue 14): one verified pass file to file, against the same
     # work through a pipe (decrypt | encrypt) and against encrypt alone.
+    measure "envelope $s rewrap file -> /dev/null" "$rounds_large" \
+        "$e rewrap ${unwrapargs[*]} ${newkeyargs[*]} ${threads[*]} -i env.$s -o - > /dev/null"
     measure "envelope $s rewrap file -> file" "$rounds_large" \
         "$e rewrap ${unwrapargs[*]} ${newkeyargs[*]} ${threads[*]} -i env.$s -o out.bin"
     measure "envelope $s decrypt | encrypt file -> file" "$rounds_large" \
@@ -290,8 +292,10 @@ for op in encrypt decrypt; do
 done
 target "0x0478 rewrap file -> file, wall vs encrypt alone (issue 14)" \
     "$(ratio "${wall["envelope 0478 rewrap file -> file"]}" "${wall["envelope 0478 encrypt file -> file"]}")" "<=" 1.2 x
-target "0x0578 rewrap file -> file, wall vs two SHA-384 hashes at once (issue 14)" \
-    "$(ratio "${wall["envelope 0578 rewrap file -> file"]}" "${wall["sha384sum FILE & sha384sum MESSAGE"]}")" "<=" 1.2 x
+# The hashes are the floor of the CPU work: compared, like the encrypt rows
+# above, without the output's disk write and sync.
+target "0x0578 rewrap file -> /dev/null, wall vs two SHA-384 hashes at once (issue 14)" \
+    "$(ratio "${wall["envelope 0578 rewrap file -> /dev/null"]}" "${wall["sha384sum FILE & sha384sum MESSAGE"]}")" "<=" 1.2 x
 fi
 for op in encrypt decrypt; do
     if [[ -n ${wall["small: rage $op, X25519 recipient"]:-}${wall["small: rage $op, X25519 identity"]:-} ]]; then
