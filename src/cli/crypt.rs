@@ -120,6 +120,8 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         encryption_context: ctx.pairs,
         required_encryption_context_keys: Vec::new(),
         max_encrypted_data_keys: a.common.max_encrypted_data_keys,
+        plaintext_length: None,
+        caching: a.caching.as_deref().map(super::caching::parse).transpose()?,
     };
     let threads = threads(&a.common);
     let r = run(
@@ -128,8 +130,13 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         Op::Encrypt,
         ui,
         &mut meta,
-        &|input, name, out, progress| {
-            encrypt_one(keyring.as_ref(), &opts, threads, input, name, out, progress)
+        &|input, len, name, out, progress| {
+            // The file's length, for the cache's byte count (checked as it is read).
+            let sized = EncryptOptions {
+                plaintext_length: len,
+                ..opts.clone()
+            };
+            encrypt_one(keyring.as_ref(), &sized, threads, input, name, out, progress)
         },
     );
     store_detail(service, ui);
@@ -174,7 +181,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         Op::Decrypt,
         ui,
         &mut meta,
-        &|input, name, out, progress| {
+        &|input, _len, name, out, progress| {
             decrypt_one(keyring.as_ref(), &opts, &check, input, name, out, progress)
                 .map_err(|e| explainer.explain(e))
         },
@@ -199,8 +206,9 @@ pub(super) fn limits(max_length: Option<u64>) -> Limits {
 
 /// The per-file work of encrypt or decrypt: reads one input (named as given)
 /// into one output, counting progress. Shared by the threads of a directory run.
-pub type Body<'a> =
-    dyn Fn(&mut dyn Read, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError> + Sync + 'a;
+pub type Body<'a> = dyn Fn(&mut dyn Read, Option<u64>, &str, &mut Output, &Progress) -> Result<StreamSummary, CliError>
+    + Sync
+    + 'a;
 
 /// Runs every job through `body`, recording each outcome.
 pub(super) fn run(
@@ -256,15 +264,20 @@ pub fn run_job(
     if job.source == Source::Stdin || job.dest == Dest::Stdout {
         super::pipes::widen_stdio();
     }
-    let mut input: Box<dyn Read> = match &job.source {
-        Source::Stdin => Box::new(io::stdin().lock()),
-        Source::File(p) => Box::new(File::open(p).map_err(|e| CliError::io(&name, e))?),
+    let (mut input, len): (Box<dyn Read>, _) = match &job.source {
+        Source::Stdin => (Box::new(io::stdin().lock()), None),
+        Source::File(p) => {
+            let f = File::open(p).map_err(|e| CliError::io(&name, e))?;
+            // A regular file's length as opened (a FIFO or device has none).
+            let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (Box::new(f), len)
+        }
     };
     let mut out = match &job.dest {
         Dest::Stdout => Output::stdout(mode == Op::Decrypt)?,
         Dest::File(p) => Output::file(p, force, parents, mode == Op::Decrypt)?,
     };
-    let summary = body(&mut input, &name, &mut out, progress)?;
+    let summary = body(&mut input, len, &name, &mut out, progress)?;
     Ok((summary, out))
 }
 

@@ -1,6 +1,7 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
 mod batch;
+mod caching;
 mod crypt;
 mod ecdh;
 mod error;
@@ -174,6 +175,11 @@ struct EncryptArgs {
     #[arg(long, value_name = "N", default_value_t = envelope::stream::DEFAULT_FRAME_LENGTH,
           value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
     frame_length: u32,
+
+    /// Reuse data keys across files (off by default): capacity=N max_age=SECONDS
+    /// [max_messages_encrypted=N] [max_bytes_encrypted=N]. See --help for the trade-off.
+    #[arg(long, value_name = "WORD", num_args = 1.., long_help = caching::HELP)]
+    caching: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]

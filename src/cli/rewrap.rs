@@ -66,7 +66,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
         Op::Rewrap,
         ui,
         &mut meta,
-        &|input, name, out, progress| {
+        &|input, _len, name, out, progress| {
             rewrap_one(&keys, &opts, input, name, out, progress).map_err(|e| explainer.explain(e))
         },
     );

@@ -26,7 +26,10 @@ pub struct Encryptor {
     frame_len: usize,
     next_seq: u32,
     pending: Zeroizing<Vec<u8>>,
-    signer: Option<Signer>,
+    signer: Option<Arc<Signer>>,
+    /// The length the caller declared, and the plaintext taken so far.
+    declared: Option<u64>,
+    taken: u64,
     /// The signature hash of everything written so far (signing suites only).
     hasher: Option<Hasher>,
     header_written: bool,
@@ -60,6 +63,8 @@ impl Encryptor {
             next_seq: 1,
             pending: Zeroizing::new(Vec::new()),
             signer,
+            declared: setup.plaintext_length,
+            taken: 0,
             hasher,
             header_written: false,
             finished: false,
@@ -125,9 +130,23 @@ impl Encryptor {
 
     /// Takes the body back after [`Encryptor::hand_over`]: the next sequence
     /// number and the hash of everything written in between.
-    pub(super) fn take_back(&mut self, next_seq: u32, hasher: Option<Hasher>) {
+    /// `sealed` is the plaintext the caller sealed meanwhile.
+    pub(super) fn take_back(&mut self, next_seq: u32, hasher: Option<Hasher>, sealed: u64) -> Result<()> {
         self.next_seq = next_seq;
         self.hasher = hasher;
+        self.take(sealed)
+    }
+
+    /// Counts plaintext against the declared length, if any: a cached data
+    /// key's byte budget was charged with that length.
+    fn take(&mut self, n: u64) -> Result<()> {
+        self.taken = self.taken.saturating_add(n);
+        match self.declared {
+            Some(d) if self.taken > d => Err(Error::Config(format!(
+                "the plaintext is longer than its declared length of {d} bytes"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn seal_regular(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -149,6 +168,7 @@ impl Encryptor {
         if self.finished {
             return Err(ApiMisuse::UpdateAfterFinish.into());
         }
+        self.take(plaintext.len() as u64)?;
         self.write_header(out);
         if !self.pending.is_empty() {
             let want = self.frame_len - self.pending.len();

@@ -13,6 +13,7 @@
 //! pass, its plaintext held only in memory.
 
 mod authenticated_header;
+pub mod cache;
 pub(crate) mod content_cipher;
 mod decryptor;
 mod encryptor;
@@ -59,6 +60,13 @@ pub struct EncryptOptions {
     pub required_encryption_context_keys: Vec<String>,
     /// Fail if the keyrings produce more encrypted data keys than this.
     pub max_encrypted_data_keys: Option<u16>,
+    /// The plaintext's length, when known in advance. Encrypting more bytes
+    /// than declared fails. Data-key caching needs it: a message of unknown
+    /// length is never cached (as in the ESDK).
+    pub plaintext_length: Option<u64>,
+    /// Reuse data keys across messages (see [`cache`]); `None`, the
+    /// default, asks the keyring for a fresh data key per message.
+    pub caching: Option<cache::Caching>,
 }
 
 impl Default for EncryptOptions {
@@ -70,6 +78,8 @@ impl Default for EncryptOptions {
             encryption_context: EncryptionContext::new(),
             required_encryption_context_keys: Vec::new(),
             max_encrypted_data_keys: None,
+            plaintext_length: None,
+            caching: None,
         }
     }
 }
@@ -122,6 +132,17 @@ pub(crate) fn encryptor_with_message_id(
 
 /// Encrypts a byte slice into a complete message.
 pub fn encrypt(keyring: &dyn Keyring, opts: &EncryptOptions, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let sized;
+    let opts = match opts.plaintext_length {
+        Some(_) => opts,
+        None => {
+            sized = EncryptOptions {
+                plaintext_length: Some(plaintext.len() as u64),
+                ..opts.clone()
+            };
+            &sized
+        }
+    };
     let mut enc = Encryptor::new(keyring, opts)?;
     let frames = plaintext.len() / (opts.frame_length as usize).max(1) + 1;
     let mut out = Vec::with_capacity(enc.header().len() + plaintext.len() + frames * 40 + 110);

@@ -201,7 +201,7 @@ pub(crate) fn encrypt_with(
     counts.bytes_in += bytes_in;
     counts.bytes_out += outcome.written;
     outcome.result?;
-    enc.take_back(next_seq, outcome.hasher);
+    enc.take_back(next_seq, outcome.hasher, bytes_in - tail.len() as u64)?;
     out.clear();
     enc.update(&tail, &mut out)?;
     enc.finish(&mut out)?;

@@ -77,6 +77,8 @@ impl RewrapOptions {
             encryption_context: context,
             required_encryption_context_keys: required,
             max_encrypted_data_keys: self.max_encrypted_data_keys,
+            plaintext_length: None,
+            caching: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use super::cache::CachedMaterials;
 use super::content_cipher::ContentCipher;
 use super::{DecryptOptions, EncryptOptions};
 use crate::crypto::hkdf;
@@ -25,7 +26,9 @@ use crate::suite::{AlgorithmSuite, IV_LEN};
 pub(crate) struct EncryptSetup {
     pub header: Header,
     pub cipher: Arc<ContentCipher>,
-    pub signer: Option<(Signer, Hasher)>,
+    pub signer: Option<(Arc<Signer>, Hasher)>,
+    /// The declared plaintext length, which the encryptor holds the caller to.
+    pub plaintext_length: Option<u64>,
 }
 
 /// Everything the decryptor needs once the header has verified.
@@ -96,42 +99,28 @@ pub(crate) fn prepare_encrypt_with_id(
             )));
         }
     }
-    let mut ec = opts.encryption_context.clone();
-    let signer = match suite.signature {
-        Some(sig) => {
-            let s = Signer::generate(sig)?;
-            let point = s.public_key_compressed()?;
-            ec.insert(
-                PUBLIC_KEY_FIELD.to_owned(),
-                base64::engine::general_purpose::STANDARD.encode(point),
-            );
-            Some((s, Hasher::new(sig)))
-        }
-        None => None,
+    let materials = match opts.caching.as_ref().and_then(|c| {
+        c.key_for(
+            suite,
+            &opts.encryption_context,
+            &opts.required_encryption_context_keys,
+            opts.plaintext_length,
+        )
+        .map(|key| (c, key))
+    }) {
+        Some((c, key)) => c.cache.get_or_generate(
+            &key,
+            opts.plaintext_length.unwrap_or(0),
+            &c.policy,
+            &|| fresh_materials(keyring, suite, opts),
+        )?,
+        None => Arc::new(fresh_materials(keyring, suite, opts)?),
     };
-    let mut m = EncryptionMaterials {
-        suite,
-        encryption_context: ec,
-        required_encryption_context_keys: opts.required_encryption_context_keys.clone(),
-        plaintext_data_key: None,
-        encrypted_data_keys: Vec::new(),
-    };
-    keyring.on_encrypt(&mut m)?;
-    let data_key = m
-        .plaintext_data_key
-        .as_ref()
-        .ok_or(ApiMisuse::KeyringProducedNoDataKey)?;
-    if data_key.len() != suite.key_len {
-        return Err(ApiMisuse::DataKeyLength {
-            got: data_key.len(),
-            want: suite.key_len,
-        }
-        .into());
-    }
+    let data_key = &materials.data_key;
     if let Some(max) = opts.max_encrypted_data_keys {
         // More keys than the caller's own maximum: the configuration
         // contradicts itself (on decrypt, the same limit is the message's fault).
-        let count = m.encrypted_data_keys.len();
+        let count = materials.encrypted_data_keys.len();
         if count > max as usize {
             return Err(Error::Config(format!(
                 "the keyrings wrap the data key {count} times, more than the maximum of {max} \
@@ -147,14 +136,14 @@ pub(crate) fn prepare_encrypt_with_id(
         .into());
     }
     let derived = hkdf::derive(suite, data_key, &message_id)?;
-    let required = required_pairs(&m.encryption_context, &m.required_encryption_context_keys);
-    let mut stored = m.encryption_context.clone();
+    let required = required_pairs(&materials.encryption_context, &opts.required_encryption_context_keys);
+    let mut stored = materials.encryption_context.clone();
     stored.retain(|k, _| !required.contains_key(k));
     let raw_body = header::serialize_body(
         suite,
         &message_id,
         &stored,
-        &m.encrypted_data_keys,
+        &materials.encrypted_data_keys,
         opts.frame_length,
         derived.commitment.as_ref(),
     )?;
@@ -165,7 +154,7 @@ pub(crate) fn prepare_encrypt_with_id(
         suite,
         message_id,
         encryption_context: stored,
-        encrypted_data_keys: m.encrypted_data_keys,
+        encrypted_data_keys: materials.encrypted_data_keys.clone(),
         content_type: ContentType::Framed,
         frame_length: opts.frame_length,
         commitment: derived.commitment,
@@ -173,9 +162,59 @@ pub(crate) fn prepare_encrypt_with_id(
         auth_iv,
         auth_tag,
     };
+    let signer = materials
+        .signer
+        .as_ref()
+        .zip(suite.signature)
+        .map(|(s, sig)| (Arc::clone(s), Hasher::new(sig)));
     Ok(EncryptSetup {
         header,
         cipher: Arc::new(cipher),
+        signer,
+        plaintext_length: opts.plaintext_length,
+    })
+}
+
+/// New materials from the keyring: the signing key first (its public key
+/// enters the context the keyring wraps under), then the data key.
+fn fresh_materials(
+    keyring: &dyn Keyring,
+    suite: &'static AlgorithmSuite,
+    opts: &EncryptOptions,
+) -> Result<CachedMaterials> {
+    let mut ec = opts.encryption_context.clone();
+    let signer = match suite.signature {
+        Some(sig) => {
+            let s = Signer::generate(sig)?;
+            let point = s.public_key_compressed()?;
+            ec.insert(
+                PUBLIC_KEY_FIELD.to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(point),
+            );
+            Some(Arc::new(s))
+        }
+        None => None,
+    };
+    let mut m = EncryptionMaterials {
+        suite,
+        encryption_context: ec,
+        required_encryption_context_keys: opts.required_encryption_context_keys.clone(),
+        plaintext_data_key: None,
+        encrypted_data_keys: Vec::new(),
+    };
+    keyring.on_encrypt(&mut m)?;
+    let data_key = m.plaintext_data_key.ok_or(ApiMisuse::KeyringProducedNoDataKey)?;
+    if data_key.len() != suite.key_len {
+        return Err(ApiMisuse::DataKeyLength {
+            got: data_key.len(),
+            want: suite.key_len,
+        }
+        .into());
+    }
+    Ok(CachedMaterials {
+        data_key,
+        encryption_context: m.encryption_context,
+        encrypted_data_keys: m.encrypted_data_keys,
         signer,
     })
 }

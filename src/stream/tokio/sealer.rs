@@ -294,7 +294,10 @@ impl Sealer {
         let Some(mut enc) = self.enc.take() else {
             return Err(self.failure.set(Error::Unreachable("the encryptor is away")));
         };
-        enc.take_back(self.next_seq, hasher);
+        let sealed = self.bytes_in - self.filled as u64;
+        if let Err(e) = enc.take_back(self.next_seq, hasher, sealed) {
+            return Err(self.failure.set(e));
+        }
         let tail = self.fill.take();
         let len = self.filled;
         self.filled = 0;
