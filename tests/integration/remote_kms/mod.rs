@@ -7,6 +7,7 @@
 //! test. moto comes from the Python venv (`scripts/setup-venv.sh`); without
 //! it the moto cases say so and pass, except under `CI=true`, where they fail.
 
+mod caching;
 mod cli;
 mod endpoints;
 mod faults;
