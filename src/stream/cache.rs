@@ -220,7 +220,11 @@ impl DataKeyCache {
             match st.slots.get_mut(key) {
                 Some(Slot::Pending(n)) => {
                     waited_for = Some(*n);
-                    st = self.shared.settled.wait(st).unwrap_or_else(PoisonError::into_inner);
+                    st = self
+                        .shared
+                        .settled
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
                     continue;
                 }
                 Some(Slot::Ready(e)) => {

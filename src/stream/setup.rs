@@ -108,12 +108,12 @@ pub(crate) fn prepare_encrypt_with_id(
         )
         .map(|key| (c, key))
     }) {
-        Some((c, key)) => c.cache.get_or_generate(
-            &key,
-            opts.plaintext_length.unwrap_or(0),
-            &c.policy,
-            &|| fresh_materials(keyring, suite, opts),
-        )?,
+        Some((c, key)) => {
+            c.cache
+                .get_or_generate(&key, opts.plaintext_length.unwrap_or(0), &c.policy, &|| {
+                    fresh_materials(keyring, suite, opts)
+                })?
+        }
         None => Arc::new(fresh_materials(keyring, suite, opts)?),
     };
     let data_key = &materials.data_key;
@@ -136,7 +136,10 @@ pub(crate) fn prepare_encrypt_with_id(
         .into());
     }
     let derived = hkdf::derive(suite, data_key, &message_id)?;
-    let required = required_pairs(&materials.encryption_context, &opts.required_encryption_context_keys);
+    let required = required_pairs(
+        &materials.encryption_context,
+        &opts.required_encryption_context_keys,
+    );
     let mut stored = materials.encryption_context.clone();
     stored.retain(|k, _| !required.contains_key(k));
     let raw_body = header::serialize_body(

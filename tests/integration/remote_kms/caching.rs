@@ -6,8 +6,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use envelope::format::{EncryptedDataKey, Header};
-use envelope::internal::header;
 use envelope::format::{Limits, Parsed};
+use envelope::internal::header;
 use envelope::keyring::kms::KmsKeyring;
 use envelope::keyring::{DecryptionMaterials, EncryptionMaterials, Keyring};
 use envelope::kms::{CreateKeyRequest, Kms};
@@ -89,7 +89,12 @@ fn ten_thousand_messages_under_max_messages_1000_make_ten_calls() {
     let kms = Counted::start();
     // Without a cache each message makes its own call: the count is real.
     for i in 0..20u32 {
-        encrypt(kms.keyring.as_ref(), &encrypt_options(UNSIGNED, 4096), &i.to_be_bytes()).unwrap();
+        encrypt(
+            kms.keyring.as_ref(),
+            &encrypt_options(UNSIGNED, 4096),
+            &i.to_be_bytes(),
+        )
+        .unwrap();
     }
     assert_eq!(kms.calls(), 20);
 
@@ -222,7 +227,10 @@ fn an_expired_entry_is_never_used() {
 }
 
 fn context(pairs: &[(&str, &str)]) -> EncryptionContext {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -276,7 +284,10 @@ fn entries_for_different_contexts_suites_or_keyrings_never_mix() {
     };
     let m = encrypt(other.keyring.as_ref(), &theirs, b"x").unwrap();
     assert_eq!(other.calls(), 1);
-    assert!(decrypt(ring, &allow_all(), &m).is_err(), "not under the first keyring's key");
+    assert!(
+        decrypt(ring, &allow_all(), &m).is_err(),
+        "not under the first keyring's key"
+    );
     assert_eq!(kms.calls(), 4);
 }
 
@@ -296,7 +307,10 @@ fn identity_kdf_suites_and_unknown_lengths_are_never_cached_and_bytes_are_counte
             ..cached(suite, &c)
         };
         let before = kms.calls();
-        let (m1, m2) = (encrypt(ring, &opts, b"1").unwrap(), encrypt(ring, &opts, b"2").unwrap());
+        let (m1, m2) = (
+            encrypt(ring, &opts, b"1").unwrap(),
+            encrypt(ring, &opts, b"2").unwrap(),
+        );
         assert_eq!(kms.calls() - before, 2, "{}", suite.name);
         assert_ne!(edk(&m1), edk(&m2));
     }
@@ -322,9 +336,14 @@ fn identity_kdf_suites_and_unknown_lengths_are_never_cached_and_bytes_are_counte
         max_bytes: 100,
         ..CachePolicy::new(Duration::from_secs(3600))
     };
-    let by_bytes = cached(UNSIGNED, &Caching::new(DataKeyCache::new(4).unwrap(), policy).unwrap());
+    let by_bytes = cached(
+        UNSIGNED,
+        &Caching::new(DataKeyCache::new(4).unwrap(), policy).unwrap(),
+    );
     let before = kms.calls();
-    let m: Vec<_> = (0..4).map(|_| encrypt(ring, &by_bytes, &[7; 40]).unwrap()).collect();
+    let m: Vec<_> = (0..4)
+        .map(|_| encrypt(ring, &by_bytes, &[7; 40]).unwrap())
+        .collect();
     assert_eq!(kms.calls() - before, 2);
     assert_eq!(edk(&m[0]), edk(&m[1]));
     assert_ne!(edk(&m[1]), edk(&m[2]));
@@ -349,14 +368,28 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
     let env = Env::new();
     let files = 200;
     for i in 0..files {
-        env.write(&format!("in/d{}/f{i:03}.txt", i % 4), &bytes(100 + i * 7, i as u64));
+        env.write(
+            &format!("in/d{}/f{i:03}.txt", i % 4),
+            &bytes(100 + i * 7, i as u64),
+        );
     }
     let run = |extra: &[&str], out: &str| {
         let mut c = envelope_cmd();
         let o = c
             .current_dir(env.dir())
             .env("ENVELOPE_HOME", env.home())
-            .args(["--kms-endpoint", &proxy.url, "encrypt", "-r", "-i", "in", "-o", out, "-k", &key])
+            .args([
+                "--kms-endpoint",
+                &proxy.url,
+                "encrypt",
+                "-r",
+                "-i",
+                "in",
+                "-o",
+                out,
+                "-k",
+                &key,
+            ])
             .args(extra)
             .output()
             .unwrap();
@@ -364,7 +397,12 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
         o
     };
     let o = run(
-        &["--caching", "capacity=10", "max_age=600", "max_messages_encrypted=64"],
+        &[
+            "--caching",
+            "capacity=10",
+            "max_age=600",
+            "max_messages_encrypted=64",
+        ],
         "cached",
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -379,7 +417,18 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
     let o = c
         .current_dir(env.dir())
         .env("ENVELOPE_HOME", env.home())
-        .args(["--kms-endpoint", &proxy.url, "decrypt", "-r", "-i", "cached", "-o", "back", "-k", &key])
+        .args([
+            "--kms-endpoint",
+            &proxy.url,
+            "decrypt",
+            "-r",
+            "-i",
+            "cached",
+            "-o",
+            "back",
+            "-k",
+            &key,
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -392,11 +441,19 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
     }
 
     // The words are checked: capacity and max_age are required.
-    for words in [&["max_age=5"][..], &["capacity=5"], &["capacity=5", "max_age=0"], &["capacity=1", "max_age=1", "size=3"]] {
+    for words in [
+        &["max_age=5"][..],
+        &["capacity=5"],
+        &["capacity=5", "max_age=0"],
+        &["capacity=1", "max_age=1", "size=3"],
+    ] {
         let mut args = vec!["--caching"];
         args.extend_from_slice(words);
         let o = run(&args, "never");
         assert_eq!(o.status.code(), Some(2), "{words:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("--caching"), "{words:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--caching"),
+            "{words:?}"
+        );
     }
 }
