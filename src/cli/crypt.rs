@@ -158,7 +158,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let opts = DecryptOptions {
         commitment_policy,
         reproduced_encryption_context: ctx.pairs,
-        max_encrypted_data_keys: a.common.max_encrypted_data_keys,
+        max_encrypted_data_keys: Some(max_edks_read(&a.common)),
         unsigned_only: a.decrypt_unsigned,
         limits: limits(a.max_length),
     };
@@ -181,6 +181,17 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     );
     store_detail(service, ui);
     r
+}
+
+/// The CLI's limit on the encrypted data keys of a message it opens, unless
+/// `--max-encrypted-data-keys` says otherwise: more than any real message
+/// carries (one per wrapping key), few enough that trying each costs little.
+/// The library has no default limit, as the ESDK has none.
+pub const DEFAULT_MAX_EDKS_READ: u16 = 32;
+
+/// `--max-encrypted-data-keys` for messages read (decrypt, rewrap's input).
+pub(super) fn max_edks_read(common: &CommonArgs) -> u16 {
+    common.max_encrypted_data_keys.unwrap_or(DEFAULT_MAX_EDKS_READ)
 }
 
 /// The parser's limits under `--max-length N`: frames and non-framed bodies
@@ -298,7 +309,8 @@ pub(super) fn report(ui: &Ui, mode: Op, job: &Job, s: &StreamSummary) {
     ui.detail(2, format!("  suite {} {}", h.suite_id, h.suite_name));
     ui.detail(2, format!("  message id {}", h.message_id));
     for (k, v) in &h.encryption_context {
-        ui.detail(2, format!("  encryption context {k:?} = {v:?}"));
+        // Unquoted: the one escaping of what reaches stderr is the Ui's.
+        ui.detail(2, format!("  encryption context {k} = {v}"));
     }
 }
 
@@ -469,6 +481,11 @@ impl Failed<'_> {
             // Only decrypt sets these limits; the message may be valid.
             Err(e @ envelope::Error::LengthLimit { .. }) => Err(CliError::usage(format!(
                 "{}: {e}; --max-length N accepts longer ones",
+                self.what
+            ))),
+            // Likewise: a valid message may carry more keys than the limit.
+            Err(e @ envelope::Error::TooManyEncryptedDataKeys { .. }) => Err(CliError::usage(format!(
+                "{}: {e}; --max-encrypted-data-keys N (default {DEFAULT_MAX_EDKS_READ}) accepts more",
                 self.what
             ))),
             Err(e) => Err(CliError::from_lib(self.what, e)),

@@ -26,6 +26,7 @@ use envelope::Secret;
 use super::error::CliError;
 use super::kms_source::Source;
 use super::store::{self, Need, Refused};
+use super::terminal;
 
 /// The key of a management operation: AWS KMS takes a key id or key ARN there.
 #[derive(Args, Debug)]
@@ -518,14 +519,14 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bo
         Some(remote) => {
             let connected = remote.connect().map_err(Failure::Cli)?;
             if verbose {
-                to_stderr(format_args!("envelope: key service: {}", connected.description));
+                terminal::stderr_line("envelope", format_args!("key service: {}", connected.description));
             }
             call(connected.kms.as_ref(), None)?
         }
         None => {
             let core = store::open(keystore, need).map_err(Failure::Store)?;
             if verbose {
-                to_stderr(format_args!("envelope: {}", store::describe(&core)));
+                terminal::stderr_line("envelope", store::describe(&core));
             }
             call(&core, Some(&core))?
         }
@@ -539,11 +540,6 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bo
         }
     }
     Ok(())
-}
-
-/// One line on stderr; a stderr that cannot be written is ignored (the exit code still tells).
-fn to_stderr(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Runs one operation against the key store and prints its JSON response.

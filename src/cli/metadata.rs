@@ -111,7 +111,7 @@ impl Metadata {
             return Ok(());
         };
         let mut text =
-            serde_json::to_string(line).map_err(|e| CliError::io(&self.name, io::Error::other(e)))?;
+            super::terminal::json(line, false).map_err(|e| CliError::io(&self.name, io::Error::other(e)))?;
         text.push('\n');
         out.write_all(text.as_bytes())
             .and_then(|_| out.flush())

@@ -19,6 +19,7 @@ mod rewrap;
 #[cfg(feature = "server")]
 mod serve;
 mod store;
+mod terminal;
 mod ui;
 
 use std::path::PathBuf;
@@ -147,8 +148,9 @@ struct CommonArgs {
           value_parser = ["forbid-encrypt-allow-decrypt", "require-encrypt-allow-decrypt", "require-encrypt-require-decrypt"])]
     commitment_policy: String,
 
-    /// Decrypt: refuse messages with more encrypted data keys than this (exit 1). Encrypt: refuse
-    /// to write more (a usage error, exit 2).
+    /// Decrypt and rewrap: refuse messages with more encrypted data keys than N before trying
+    /// any (default 32, since each one may cost a key operation; exit 2, and a larger N, up to
+    /// 65535, opens such a message). Encrypt: refuse to write more than N (default: no limit; exit 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_encrypted_data_keys: Option<u16>,
 

@@ -14,8 +14,8 @@ use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, RewrapOptions, StreamSummary};
 
 use super::crypt::{
-    check_required_keys, limits, parse_context, parse_suite, policy, run, store_detail, threads, Blame,
-    Counted, Failed,
+    check_required_keys, limits, max_edks_read, parse_context, parse_suite, policy, run, store_detail,
+    threads, Blame, Counted, Failed,
 };
 use super::error::CliError;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
@@ -45,7 +45,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
         decrypt: DecryptOptions {
             commitment_policy,
             reproduced_encryption_context: ctx.pairs,
-            max_encrypted_data_keys: a.common.max_encrypted_data_keys,
+            max_encrypted_data_keys: Some(max_edks_read(&a.common)),
             unsigned_only: false,
             limits: limits(a.max_length),
         },

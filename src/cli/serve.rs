@@ -103,7 +103,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
 
 fn note(quiet: bool, line: std::fmt::Arguments<'_>) {
     if !quiet {
-        let _ = writeln!(std::io::stderr(), "envelope kms serve: {line}");
+        super::terminal::stderr_line("envelope kms serve", line);
     }
 }
 

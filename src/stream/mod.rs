@@ -58,6 +58,7 @@ pub struct EncryptOptions {
     /// header; the decryptor must supply those pairs again.
     pub required_encryption_context_keys: Vec<String>,
     /// Fail if the keyrings produce more encrypted data keys than this.
+    /// Default `None`: no limit beyond the format's 65,535.
     pub max_encrypted_data_keys: Option<u16>,
 }
 
@@ -83,7 +84,15 @@ pub struct DecryptOptions {
     /// header has the key; pairs the header lacks are the required-only pairs
     /// of a required-encryption-context message.
     pub reproduced_encryption_context: EncryptionContext,
-    /// Fail as soon as a header declares more encrypted data keys than this.
+    /// Fail as soon as a header declares more encrypted data keys than this,
+    /// before any is unwrapped ([`Error::TooManyEncryptedDataKeys`]).
+    ///
+    /// Default `None`: no limit beyond the format's 65,535, as in the ESDK.
+    /// Set it for untrusted messages: each EDK may cost the keyring a
+    /// decryption attempt (a raw RSA private-key operation, a KMS call), so a
+    /// hostile header can make opening it slow. The `envelope` CLI uses 32.
+    ///
+    /// [`Error::TooManyEncryptedDataKeys`]: crate::Error::TooManyEncryptedDataKeys
     pub max_encrypted_data_keys: Option<u16>,
     /// Refuse signed messages right after the header is parsed.
     pub unsigned_only: bool,
