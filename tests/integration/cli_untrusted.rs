@@ -1,7 +1,6 @@
 //! What a hostile message can make the CLI do before any key opens it: its
 //! unauthenticated strings reach the terminal escaped and bounded, its data
-//! keys are counted against a default limit, and a damaged key ARN is
-//! tampering (exit 1).
+//! keys are counted against a default limit.
 
 use envelope::format::{EncryptedDataKey, Header, Limits, Parsed};
 use envelope::internal::edk::serialize_list;
@@ -209,40 +208,4 @@ fn a_default_limit_refuses_messages_with_many_data_keys() {
     let help = env.ok(&["decrypt", "--help"]);
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("default 32"), "{help}");
-}
-
-/// A flipped bit anywhere in an aws-kms data key's key ARN is tampering:
-/// exit 1, whatever the ARN then says (another key, region, account, or no
-/// ARN at all).
-#[test]
-fn a_bit_flip_in_an_aws_kms_key_arn_exits_1() {
-    let env = Env::new();
-    env.write("p", b"secret");
-    env.ok(&["-q", "encrypt", "-i", "p", "-o", "p.enc"]);
-    let msg = env.read("p.enc");
-    let (h, _, _) = edk_list_span(&msg);
-    let arn = h.encrypted_data_keys[0].provider_info.clone();
-    let at = msg.windows(arn.len()).position(|w| w == arn).unwrap();
-    let mut codes = std::collections::BTreeMap::new();
-    for i in 0..arn.len() {
-        for bit in [0x01u8, 0x20, 0x80] {
-            let mut bad = msg.clone();
-            bad[at + i] ^= bit;
-            env.write("bad.enc", &bad);
-            let out = env.run(&["decrypt", "-i", "bad.enc", "-o", "out"]);
-            let code = out.status.code();
-            if code != Some(1) {
-                codes.insert(
-                    (i, bit),
-                    (code, String::from_utf8_lossy(&out.stderr).into_owned()),
-                );
-            }
-            assert!(!env.path("out").exists());
-        }
-    }
-    assert!(
-        codes.is_empty(),
-        "{} flips did not exit 1: {codes:#?}",
-        codes.len()
-    );
 }
