@@ -37,9 +37,10 @@ fn encrypt_side_limits_and_reserved_keys_are_usage_errors() {
     );
     assert!(err.contains("2") && err.contains("1"), "{err}");
     assert!(!env.path("x").exists());
-    // The limits that are the message's fault stay integrity failures.
+    // A valid message over the reader's limit is refused as a usage error
+    // too (issue 16's rule: exit 2, the flag named; issue 10 finding 5).
     env.ok(&with(&["encrypt", "-i", "p", "-o", "p.enc"], &two));
-    env.fails(
+    let err = env.fails(
         &with(
             &[
                 "decrypt",
@@ -52,8 +53,9 @@ fn encrypt_side_limits_and_reserved_keys_are_usage_errors() {
             ],
             &aes,
         ),
-        1,
+        2,
     );
+    assert!(err.contains("--max-encrypted-data-keys"), "{err}");
 }
 
 #[test]
