@@ -14,11 +14,11 @@ use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
 use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
-use zeroize::Zeroizing;
 
 use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
+use super::held::Held;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
 use super::output::{check_stdout, Output, Parents};
@@ -81,16 +81,6 @@ pub(super) fn threads(common: &CommonArgs) -> usize {
     common
         .threads
         .map_or_else(envelope::stream::available_threads, usize::from)
-}
-
-fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
-    match out.write_all(bytes) {
-        Ok(()) => Ok(()),
-        // The reader of our stdout (or FIFO) went away (`| head`): end quietly,
-        // as command-line tools in a pipeline do.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(CliError::reader_gone()),
-        Err(e) => Err(CliError::io(out.name(), e)),
-    }
 }
 
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
@@ -352,7 +342,7 @@ pub struct DecryptChecks<'a> {
 
 /// Decrypts one input into one output. Authenticated frames are written as
 /// they verify (the library holds the final frame until the signature has
-/// verified); with `--buffer`, nothing is written until the end. The `-c k`
+/// verified); with `--buffer`, nothing is written until the end (see `held`). The `-c k`
 /// checks run on the authenticated header, before any plaintext is written.
 pub fn decrypt_one(
     keyring: &dyn Keyring,
@@ -364,18 +354,20 @@ pub fn decrypt_one(
     progress: &Progress,
 ) -> Result<StreamSummary, CliError> {
     let out_name = out.name();
+    // A file output is released only once verified anyway (see `output`).
+    let hold = check.buffer && !matches!(out, Output::File(_));
     let mut src = Blame::new(Counted {
         inner: input,
         progress,
     });
     let mut sink = Blame::new(&mut *out);
-    let mut held = Zeroizing::new(Vec::new());
+    let mut held = Held::default();
     let r = AuthenticatedHeader::read(keyring, opts, &mut src).and_then(|d| {
         if let Err(e) = check_required_keys(check.required_keys, d.header(), &format!("decrypt {in_name}")) {
             return Ok(Err(e));
         }
-        if check.buffer {
-            d.decrypt_body_to(&mut *held, check.threads).map(Ok)
+        if hold {
+            d.decrypt_body_to(&mut held, check.threads).map(Ok)
         } else {
             d.decrypt_body_to(&mut sink, check.threads).map(Ok)
         }
@@ -386,8 +378,11 @@ pub fn decrypt_one(
         output: (sink.failed, &out_name),
     }
     .check(r)??;
-    write_out(out, &held)?;
-    Ok(summary)
+    match held.release(out) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(CliError::reader_gone()),
+        Err(e) => Err(CliError::io(out_name, e)),
+        Ok(()) => Ok(summary),
+    }
 }
 
 /// `-c k`: fails unless the authenticated header's context has every key.

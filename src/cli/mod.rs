@@ -5,6 +5,7 @@ mod crypt;
 mod ecdh;
 mod error;
 mod header_info;
+mod held;
 mod inspect;
 mod interrupt;
 mod keygen;
@@ -187,7 +188,9 @@ struct DecryptArgs {
     #[arg(long)]
     decrypt_unsigned: bool,
 
-    /// Hold all plaintext until the whole message, signature included, has verified.
+    /// Hold all plaintext until the whole message, signature included, has verified. To stdout:
+    /// up to 64 MiB in memory (wiped), the rest in an unnamed temporary file in $TMPDIR that is
+    /// gone on any exit. A file output is renamed into place only once verified in any case.
     #[arg(short, long)]
     buffer: bool,
 
