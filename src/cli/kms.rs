@@ -222,6 +222,10 @@ pub enum KmsCommand {
     },
     /// Return the public key of an RSA key (DER SubjectPublicKeyInfo).
     GetPublicKey(AnyKeyIdArg),
+    /// Re-wrap every backing key of the key store under a new root key: a key-file store gets a
+    /// new random root.key; a passphrase store the passphrase of --new-passphrase-file. Atomic: a
+    /// crash leaves the old or the new root key working, never neither.
+    ChangeRootKey(super::root_key::ChangeRootKeyArgs),
     /// Serve the key store on the AWS KMS protocol (AWS SDKs, AWS CLI, ESDKs) until SIGTERM or Ctrl-C.
     #[cfg(feature = "server")]
     Serve(super::serve::ServeArgs),
@@ -350,6 +354,7 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
         C::Serve(_) | C::CreateAccessKey(_) | C::ListAccessKeys | C::DeleteAccessKey(_) => {
             unreachable!("handled by run before prepare")
         }
+        C::ChangeRootKey(_) => unreachable!("handled by run before prepare"),
         C::CreateKey {
             description,
             key_usage,
@@ -544,6 +549,15 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bo
 
 /// Runs one operation against the key store and prints its JSON response.
 pub fn run(op: KmsCommand, keystore: Option<&Path>, source: &Source, quiet: bool, verbose: bool) -> ExitCode {
+    let op = match op {
+        KmsCommand::ChangeRootKey(a) => {
+            return match super::root_key::run(a, keystore, source, quiet) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => e.exit(),
+            }
+        }
+        op => op,
+    };
     #[cfg(feature = "server")]
     {
         use super::serve;

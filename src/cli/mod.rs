@@ -17,6 +17,7 @@ mod output;
 mod pipes;
 mod plan;
 mod rewrap;
+mod root_key;
 #[cfg(feature = "server")]
 mod serve;
 mod store;
