@@ -347,8 +347,8 @@ mod tests {
                 .map(|k| k.len()),
             Some(16)
         );
-        let a = expect_no_key(&kr, suite, &[bad_padding.clone()]);
-        let b = expect_no_key(&kr, suite, &[wrong_length.clone()]);
+        let a = expect_no_key(&kr, suite, std::slice::from_ref(&bad_padding));
+        let b = expect_no_key(&kr, suite, std::slice::from_ref(&wrong_length));
         assert_eq!(a, b);
         assert_eq!(
             expect_no_key(&kr, suite, &[bad_padding.clone(), wrong_length.clone()]),
