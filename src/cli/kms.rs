@@ -161,7 +161,8 @@ pub enum KmsCommand {
         /// Any id form.
         #[arg(long)]
         key_id: String,
-        /// fileb://PATH or base64 text.
+        /// fileb://PATH, - (stdin), or base64 text. Prefer fileb:// or -: a secret on the command
+        /// line is visible to other users of the machine (in the process list) and in shell history.
         #[arg(long)]
         plaintext: String,
         /// KEY=VALUE pair bound to the ciphertext (repeatable), or a JSON object.
@@ -294,6 +295,12 @@ fn with_key_store(core: &KmsCore, response: impl Serialize) -> serde_json::Value
 
 /// Reads a blob argument: `fileb://PATH` or base64 text.
 fn blob(arg: &str, option: &str) -> Result<Secret, Failure> {
+    if arg == "-" {
+        let mut bytes = Zeroizing::new(Vec::new());
+        return std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| Failure::Io(format!("cannot read {option} from stdin: {e}")));
+    }
     if let Some(path) = arg.strip_prefix("fileb://") {
         return std::fs::read(path)
             .map(Zeroizing::new)
