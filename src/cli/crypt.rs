@@ -16,6 +16,7 @@ use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 use zeroize::Zeroizing;
 
+use super::base64io::Base64Reader;
 use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
@@ -104,9 +105,9 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Encrypt, ui)?;
     if plan.writes_stdout() {
-        check_stdout(false)?;
+        check_stdout(a.common.encode)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "encrypt")?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -148,7 +149,15 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Decrypt, ui)?;
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(
+        &a.common,
+        plan.writes_stdout(),
+        if a.decrypt_unsigned {
+            "decrypt-unsigned"
+        } else {
+            "decrypt"
+        },
+    )?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -211,7 +220,7 @@ pub(super) fn run(
     meta: &mut Metadata,
     body: &Body<'_>,
 ) -> Result<(), CliError> {
-    if plan.files == 0 {
+    if plan.files == 0 && plan.skipped == 0 {
         ui.note("no files to process");
     }
     // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
@@ -223,8 +232,11 @@ pub(super) fn run(
     let Some(job) = plan.single() else {
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };
+    if plan.skips(job) {
+        return Ok(());
+    }
     progress.set_file(&job.input_name());
-    let r = run_job(job, common.force, Parents::Create, mode, &progress, body)
+    let r = run_job(job, common, Parents::Create, mode, &progress, body)
         .and_then(|(summary, out)| out.commit().map(|()| summary));
     drop(progress);
     match r {
@@ -246,7 +258,7 @@ pub(super) fn run(
 /// written, is the caller's to commit.
 pub fn run_job(
     job: &Job,
-    force: bool,
+    common: &CommonArgs,
     parents: Parents<'_>,
     mode: Op,
     progress: &Progress,
@@ -260,10 +272,18 @@ pub fn run_job(
         Source::Stdin => Box::new(io::stdin().lock()),
         Source::File(p) => Box::new(File::open(p).map_err(|e| CliError::io(&name, e))?),
     };
+    if common.decode {
+        input = Box::new(Base64Reader::new(input));
+    }
+    // Base64 text is safe on a terminal; ciphertext is not.
+    let text_ok = mode == Op::Decrypt || common.encode;
     let mut out = match &job.dest {
-        Dest::Stdout => Output::stdout(mode == Op::Decrypt)?,
-        Dest::File(p) => Output::file(p, force, parents, mode == Op::Decrypt)?,
+        Dest::Stdout => Output::stdout(text_ok)?,
+        Dest::File(p) => Output::file(p, common.force, parents, text_ok)?,
     };
+    if common.encode {
+        out = out.base64();
+    }
     let summary = body(&mut input, &name, &mut out, progress)?;
     Ok((summary, out))
 }

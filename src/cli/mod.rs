@@ -1,5 +1,7 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
+mod argv;
+mod base64io;
 mod batch;
 mod crypt;
 mod ecdh;
@@ -12,14 +14,17 @@ mod keyrings;
 mod kms;
 mod kms_source;
 mod metadata;
+mod metadata_aws;
 mod output;
 mod pipes;
 mod plan;
 mod rewrap;
 #[cfg(feature = "server")]
 mod serve;
+mod stale;
 mod store;
 mod ui;
+mod wildcard;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,8 +90,14 @@ enum Command {
 struct CommonArgs {
     /// Input: a file, a directory (with -r), or - for stdin (the default). Takes several
     /// paths (`-i *.log`) and may be repeated.
+    /// A path with `*`, `?` or `[...]` that names no file is expanded here (quoted wildcards,
+    /// as aws-encryption-cli expands them: `-i "logs/*.txt"`).
     #[arg(short, long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
     input: Vec<PathBuf>,
+
+    /// Inputs given without -i (`envelope encrypt a.txt -o a.txt.encrypted`): the same as -i.
+    #[arg(value_name = "INPUT")]
+    positional_inputs: Vec<PathBuf>,
 
     /// Output: a file, a directory (an existing one, or a path ending in /), or - for stdout
     /// (the default). Several inputs or a directory input need a directory. Missing parent
@@ -107,8 +118,25 @@ struct CommonArgs {
 
     /// Append one JSON line per processed file to FILE (- for stdout): mode, input, output,
     /// suite, message id, encryption context, data-key providers, bytes in and out.
+    /// The file is created readable by its owner only (0600).
     #[arg(long, value_name = "FILE")]
     metadata_output: Option<PathBuf>,
+
+    /// The layout of --metadata-output lines: `envelope` (flat, hex message id, byte counts,
+    /// failed files too) or `aws-encryption-cli` (its nested `header` with base64 values and,
+    /// on decrypt, `header_auth`; one line per file written).
+    #[arg(long, value_name = "LAYOUT", default_value = "envelope",
+          value_parser = ["envelope", "aws-encryption-cli"], requires = "metadata_output")]
+    metadata_layout: String,
+
+    /// Truncate the --metadata-output file instead of appending to it (as in aws-encryption-cli).
+    #[arg(long, requires = "metadata_output")]
+    overwrite_metadata: bool,
+
+    /// Write no metadata (accepted for aws-encryption-cli, which requires it or
+    /// --metadata-output; envelope writes none unless asked).
+    #[arg(short = 'S', long, conflicts_with = "metadata_output")]
+    suppress_metadata: bool,
 
     /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
     /// key=ID [region=R profile=P] (a KMS key, any id form: in the key store, or with --kms aws or
@@ -155,6 +183,21 @@ struct CommonArgs {
     /// Overwrite existing output files.
     #[arg(short, long)]
     force: bool,
+
+    /// Skip inputs whose output file already exists, with a note (aws-encryption-cli's
+    /// --no-overwrite). Finishes an interrupted run: outputs appear under their names only
+    /// once complete, so an existing one is whole. Without it an existing output is refused.
+    #[arg(long, visible_alias = "no-overwrite", conflicts_with = "force")]
+    skip_existing: bool,
+
+    /// Base64-encode the output (as aws-encryption-cli's --encode), streaming.
+    #[arg(long)]
+    encode: bool,
+
+    /// Base64-decode the input first (as aws-encryption-cli's --decode); whitespace and
+    /// line breaks in it are ignored.
+    #[arg(long)]
+    decode: bool,
 
     /// Threads that seal or open frames (default: the available cores); 1 runs single-threaded.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -246,7 +289,11 @@ fn algorithm_help() -> String {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let matches = match command().try_get_matches() {
+    let args = match argv::rewrite(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => return e.exit(),
+    };
+    let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
     };
@@ -256,14 +303,23 @@ pub fn main() -> ExitCode {
     };
     if let Some((_, sub)) = matches.subcommand() {
         let groups = key_groups(sub, "wrapping_keys");
-        match &mut cli.command {
-            Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
-            Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
+        let common = match &mut cli.command {
+            Command::Encrypt(a) => Some(&mut a.common),
+            Command::Decrypt(a) => Some(&mut a.common),
             Command::Rewrap(a) => {
-                a.common.wrapping_key_groups = groups;
                 a.unwrap_key_groups = key_groups(sub, "unwrap_keys");
+                Some(&mut a.common)
             }
-            Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => {}
+            Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => None,
+        };
+        if let Some(common) = common {
+            common.wrapping_key_groups = groups;
+            let mut given = std::mem::take(&mut common.input);
+            given.append(&mut common.positional_inputs);
+            common.input = match wildcard::expand_all(given) {
+                Ok(paths) => paths,
+                Err(e) => return e.exit(),
+            };
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);

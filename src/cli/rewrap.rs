@@ -33,7 +33,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
     if plan.writes_stdout() {
         check_stdout(false)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "rewrap")?;
     let unwrap = keyring_from_args(&a.unwrap_key_groups, &[], Mode::Decrypt, service)?;
     let wrap = keyring_from_args(
         &a.common.wrapping_key_groups,
