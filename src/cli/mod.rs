@@ -34,23 +34,27 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use error::EXIT_CODES_HELP;
 
 /// Envelope encryption in the AWS Encryption SDK message format.
+///
+/// aws-encryption-cli's forms work too: `envelope -e ...` and `envelope -d ...` (or
+/// `--decrypt-unsigned`) for the subcommands, and `@FILE` for arguments read from FILE
+/// (split as a shell does, `#` comments, `~` and `$VAR` expanded).
 #[derive(Parser, Debug)]
 #[command(name = "envelope", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Key-store directory of the embedded KMS core (else $ENVELOPE_HOME, else the user data directory).
     /// Created only by runs that make a key (encrypt with the default key, kms create-key, kms serve).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL_HEADING)]
     keystore: Option<PathBuf>,
 
     /// Print nothing but errors: no notes, no progress bar.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL_HEADING)]
     quiet: bool,
 
     /// Say more: one line per file, the keys that wrap each data key (-vv: the header too).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL_HEADING)]
     verbose: u8,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = GLOBAL_HEADING)]
     kms_source: kms_source::SourceArgs,
 
     #[command(subcommand)]
@@ -138,21 +142,10 @@ struct CommonArgs {
     #[arg(short = 'S', long, conflicts_with = "metadata_output")]
     suppress_metadata: bool,
 
-    /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
-    /// key=ID [region=R profile=P] (a KMS key, any id form: in the key store, or with --kms aws or
-    /// --kms-endpoint in that service, where region= and profile= choose the region of non-ARN ids
-    /// and the AWS profile) | discovery=true [discovery-partition=aws discovery-account=ID...]
-    /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
-    /// provider=raw-aes key=PATH namespace=NS name=NAME |
-    /// provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
-    /// (FILE: PEM or DER, PKCS#8/PKCS#1 private key or SubjectPublicKeyInfo/PKCS#1 public key) |
-    /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
-    /// private key as sender-key and the other party's public key) | provider=raw-ecdh scheme=ephemeral
-    /// recipient-public-key=FILE (encrypt only) | provider=raw-ecdh scheme=discovery recipient-key=PEM (decrypt only);
-    /// ECDH private keys are PEM PKCS#8, public keys DER or PEM SubjectPublicKeyInfo (`envelope keygen ecdh` makes a pair).
-    /// Without -w or -k, encrypt uses the KMS core's default key (alias/envelope-default)
-    /// and decrypt finds the KMS-core key named in the message.
-    #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
+    /// A wrapping key, as key=value words; repeat -w for several keys. The kinds and an example
+    /// of each are in --help.
+    #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append,
+          long_help = WRAPPING_KEYS_HELP)]
     wrapping_keys: Vec<String>,
 
     /// A KMS-core key (key id, key ARN, alias name or alias ARN); short for `-w key=ID`. Repeatable.
@@ -266,6 +259,44 @@ struct RewrapArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_length: Option<u64>,
 }
+
+/// `-w`'s `--help`: one group of words per kind of key, each with an example.
+const WRAPPING_KEYS_HELP: &str = "\
+A wrapping key, as key=value words. Repeat -w for several keys: the first generates the data \
+key, every one wraps it. Without -w or -k, encrypt uses the KMS core's default key \
+(alias/envelope-default) and decrypt finds the KMS-core key named in the message.
+
+KMS key (any key id form; in the key store, or with --kms aws / --kms-endpoint in that service):
+    key=ID [region=R] [profile=P]
+    -w key=alias/backups
+    -w key=1234abcd-12ab-34cd-56ef-1234567890ab region=eu-west-1 profile=prod
+  region= and profile= choose the region of a non-ARN id and the AWS profile (remote services).
+
+KMS discovery (decrypt and rewrap -u only; not mixed with -k or -w key=):
+    discovery=true [discovery-partition=P discovery-account=ID...]
+    -w discovery=true discovery-partition=aws discovery-account=111122223333
+  The partition and the accounts go together.
+
+Raw AES key (a file of 16, 24 or 32 bytes):
+    provider=raw-aes key=FILE namespace=NS name=NAME
+    -w provider=raw-aes key=aes.key namespace=backups name=aes-1
+
+Raw RSA key (PEM or DER; PKCS#8/PKCS#1 private key, SubjectPublicKeyInfo/PKCS#1 public key):
+    provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+    -w provider=raw-rsa key=rsa.pem namespace=backups name=rsa-1 padding=oaep-sha256
+
+Raw ECDH (private keys PEM PKCS#8, public keys DER or PEM SubjectPublicKeyInfo; \
+`envelope keygen ecdh` makes a pair):
+    provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE
+    -w provider=raw-ecdh scheme=static sender-key=me.pem recipient-public-key=them.pub.pem
+  (decrypt: your own private key as sender-key, the other party's public key as recipient-public-key)
+    provider=raw-ecdh scheme=ephemeral recipient-public-key=FILE        (encrypt only)
+    -w provider=raw-ecdh scheme=ephemeral recipient-public-key=them.pub.pem
+    provider=raw-ecdh scheme=discovery recipient-key=PEM                (decrypt only)
+    -w provider=raw-ecdh scheme=discovery recipient-key=me.pem";
+
+/// The heading of the options every subcommand takes.
+const GLOBAL_HEADING: &str = "Global options";
 
 /// The command line's definition, with the exit-code table under every
 /// `kms <operation> --help` too (the operations are many; one place adds it).
