@@ -57,7 +57,7 @@ impl<R: Read> Base64Reader<R> {
                     return Err(invalid("base64 text after its padding (--decode)"));
                 }
                 self.text.push(b);
-                if b == b'=' && self.text.len() % 4 == 0 {
+                if b == b'=' && self.text.len().is_multiple_of(4) {
                     self.ended = true;
                 }
             }

@@ -84,9 +84,9 @@ fn matches(pat: &[char], name: &[char]) -> bool {
         Some('*') => (0..=name.len()).any(|skip| matches(&pat[1..], &name[skip..])),
         Some('?') => !name.is_empty() && matches(&pat[1..], &name[1..]),
         Some('[') => match class(&pat[1..]) {
-            Some((set, negated, used)) => name.first().is_some_and(|c| {
-                let inside = set.iter().any(|&(lo, hi)| lo <= *c && *c <= hi);
-                inside != negated && matches(&pat[1 + used..], &name[1..])
+            Some(class) => name.first().is_some_and(|c| {
+                let inside = class.ranges.iter().any(|&(lo, hi)| lo <= *c && *c <= hi);
+                inside != class.negated && matches(&pat[1 + class.used..], &name[1..])
             }),
             // An unclosed `[` is a literal character, as fnmatch has it.
             None => name.first() == Some(&'[') && matches(&pat[1..], &name[1..]),
@@ -95,9 +95,18 @@ fn matches(pat: &[char], name: &[char]) -> bool {
     }
 }
 
-/// A `[...]` class after its `[`: the ranges, whether negated, and the
-/// pattern characters used up to and including the `]`.
-fn class(p: &[char]) -> Option<(Vec<(char, char)>, bool, usize)> {
+/// A `[...]` character class.
+struct Class {
+    /// Inclusive ranges (a single character is a range of one).
+    ranges: Vec<(char, char)>,
+    /// `[!...]`: any character but these.
+    negated: bool,
+    /// The pattern characters after the `[`, up to and including the `]`.
+    used: usize,
+}
+
+/// The class that starts after a `[`, if it is closed.
+fn class(p: &[char]) -> Option<Class> {
     let negated = p.first() == Some(&'!');
     let mut i = usize::from(negated);
     let mut set = Vec::new();
@@ -106,7 +115,11 @@ fn class(p: &[char]) -> Option<(Vec<(char, char)>, bool, usize)> {
     while i < p.len() {
         let c = p[i];
         if c == ']' && !first {
-            return Some((set, negated, i + 1));
+            return Some(Class {
+                ranges: set,
+                negated,
+                used: i + 1,
+            });
         }
         first = false;
         if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
