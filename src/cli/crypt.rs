@@ -228,7 +228,9 @@ pub(super) fn run(
     // Nor over text being typed on the terminal.
     let stdin_on_terminal =
         plan.single().is_some_and(|j| j.source == Source::Stdin) && io::stdin().is_terminal();
-    let progress = ui.progress(plan.total_size, !stdout_on_terminal && !stdin_on_terminal);
+    // The bar counts what the body reads: under --decode, about 3 bytes per 4 of text.
+    let total = plan.total_size.map(|t| if common.decode { t / 4 * 3 } else { t });
+    let progress = ui.progress(total, !stdout_on_terminal && !stdin_on_terminal);
     let Some(job) = plan.single() else {
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };

@@ -183,6 +183,10 @@ struct CommonArgs {
     #[arg(long, visible_alias = "no-overwrite", conflicts_with = "force")]
     skip_existing: bool,
 
+    /// aws-encryption-cli's prompt before overwriting: refused with a hint (envelope never prompts).
+    #[arg(long, hide = true)]
+    interactive: bool,
+
     /// Base64-encode the output (as aws-encryption-cli's --encode), streaming.
     #[arg(long)]
     encode: bool,

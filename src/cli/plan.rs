@@ -274,6 +274,12 @@ fn is_dash(p: &Path) -> bool {
 /// Builds and checks the jobs for `common` in `mode`. The check walks every
 /// input tree once (see [`check`]), so a bad command line writes nothing.
 pub fn plan(common: &CommonArgs, mode: Op, ui: &Ui) -> Result<Plan, CliError> {
+    if common.interactive {
+        return Err(CliError::usage(
+            "--interactive: envelope never prompts; existing outputs are refused unless --force \
+             (overwrite) or --skip-existing (keep them)",
+        ));
+    }
     let stdin = [PathBuf::from("-")];
     let inputs: &[PathBuf] = if common.input.is_empty() {
         &stdin

@@ -31,7 +31,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Rewrap, ui)?;
     if plan.writes_stdout() {
-        check_stdout(false)?;
+        check_stdout(a.common.encode)?;
     }
     let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "rewrap")?;
     let unwrap = keyring_from_args(&a.unwrap_key_groups, &[], Mode::Decrypt, service)?;

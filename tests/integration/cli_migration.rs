@@ -429,6 +429,14 @@ fn no_overwrite_skips_existing_outputs_as_aws_encryption_cli_does() {
         ),
         2,
     );
+    // aws-encryption-cli's prompt is answered with envelope's two ways.
+    let interactive = ["encrypt", "-i", "a.txt", "-o", "a.enc", "--interactive"];
+    let err = env.fails(&with(&interactive, &key), 2);
+    assert!(
+        err.contains("--force") && err.contains("--skip-existing"),
+        "{err}"
+    );
+    assert_eq!(env.read("a.enc"), b"precious");
 }
 
 #[test]
