@@ -219,3 +219,77 @@ fn an_interrupted_directory_run_continues_with_skip_existing() {
         "untouched"
     );
 }
+
+/// On a terminal, Ctrl-C clears the progress bar's last frame before the
+/// `interrupted` line, so that no stale frame stays on screen. A
+/// pseudo-terminal (Python's `pty`) is stderr; the signal comes once the bar
+/// has drawn.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_on_a_terminal_replaces_the_bar_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("aes.key");
+    std::fs::write(&key, KEY).unwrap();
+    let script = r#"
+import os, pty, select, signal, subprocess, sys, time
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+seen = b""
+deadline = time.monotonic() + 60
+while not seen:
+    if time.monotonic() > deadline:
+        print("no progress bar was drawn")
+        sys.exit(3)
+    p.stdin.write(b"\0" * 65536)
+    p.stdin.flush()
+    if select.select([master], [], [], 0.05)[0]:
+        seen += os.read(master, 65536)
+p.send_signal(signal.SIGINT)
+rc = p.wait(timeout=30)
+while True:
+    try:
+        data = os.read(master, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    seen += data
+print(seen.hex())
+sys.exit(rc)
+"#;
+    let mut cmd = crate::support::scrub::command("python3");
+    cmd.arg("-c")
+        .arg(script)
+        .arg(crate::support::scrub::bin())
+        .env("ENVELOPE_HOME", dir.path().join("home"))
+        .args(["encrypt", "-o"])
+        .arg(dir.path().join("out.enc"));
+    cmd.args(raw_aes_words(&key));
+    let run = cmd.output().expect("python3 runs");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(130),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let screen: Vec<u8> = (0..text.trim().len() / 2)
+        .map(|i| u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let screen = String::from_utf8_lossy(&screen);
+    let line = "envelope: interrupted; removed 1 unfinished output file(s)\r\n";
+    let at = screen
+        .rfind(line)
+        .unwrap_or_else(|| panic!("no interrupted line: {screen:?}"));
+    assert_eq!(
+        at + line.len(),
+        screen.len(),
+        "something after the line: {screen:?}"
+    );
+    assert!(
+        screen[..at].ends_with("\r\x1b[2K"),
+        "the bar was not cleared first: {screen:?}"
+    );
+    assert!(temp_files(dir.path()).is_empty());
+}
