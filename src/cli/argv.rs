@@ -128,9 +128,12 @@ fn split_line(line: &str) -> Result<Vec<String>, &'static str> {
 /// `~` at the start (the home directory), then `$VAR` and `${VAR}` (unset
 /// ones stay as written), as Python's `expanduser` and `expandvars` do.
 fn expand_word(word: &str) -> String {
-    let home = std::env::var("HOME").ok();
+    // $HOME, else the user database's entry, as `expanduser` has it.
+    let home = dirs::home_dir();
     let word = match (word.strip_prefix('~'), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", home.display())
+        }
         _ => word.to_owned(),
     };
     let mut out = String::with_capacity(word.len());
