@@ -33,6 +33,26 @@ pub(super) struct ContextArgs {
     pub required_keys: Vec<String>,
 }
 
+/// A bare `-c` word that names a file while no input was given: `-c k=v
+/// FILE` reads FILE as a context key (`-c` takes every word after it), so
+/// the input was meant.
+pub(super) fn check_swallowed_input(common: &CommonArgs) -> Result<(), CliError> {
+    if !common.input.is_empty() {
+        return Ok(());
+    }
+    let swallowed = common
+        .encryption_context
+        .iter()
+        .find(|w| !w.contains('=') && std::path::Path::new(w).is_file());
+    match swallowed {
+        Some(w) => Err(CliError::usage(format!(
+            "-c takes every word after it, so '{w}' was read as a context key, and there is no \
+             input: give the file with -i {w}, or before -c"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
     let mut c = ContextArgs {
         pairs: EncryptionContext::new(),
@@ -95,6 +115,7 @@ fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
 }
 
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
         return Err(CliError::usage(format!(
@@ -146,6 +167,7 @@ pub(super) fn store_detail(service: &KeyService<'_>, ui: &Ui) {
 }
 
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Decrypt, ui)?;

@@ -399,6 +399,15 @@ fn quoted_wildcards_and_positional_inputs_name_the_inputs() {
     // A bare path is an input, as for inspect.
     env.ok(&with(&["decrypt", "out/a.txt.encrypted", "-o", "a.back"], &key));
     assert_eq!(env.read("a.back"), b"a");
+    // After -c it is one more context word; with no input given, that is said.
+    let err = env.fails(
+        &with(
+            &with(&["decrypt", "-o", "b.back"], &key),
+            &["-c", "k=v", "out/a.txt.encrypted"],
+        ),
+        2,
+    );
+    assert!(err.contains("give the file with -i out/a.txt.encrypted"), "{err}");
 }
 
 #[test]
