@@ -15,6 +15,7 @@ use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, Stre
 use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 
+use super::base64io::Base64Reader;
 use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
@@ -30,6 +31,26 @@ use super::{CommonArgs, DecryptArgs, EncryptArgs};
 pub(super) struct ContextArgs {
     pub pairs: EncryptionContext,
     pub required_keys: Vec<String>,
+}
+
+/// A bare `-c` word that names a file while no input was given: `-c k=v
+/// FILE` reads FILE as a context key (`-c` takes every word after it), so
+/// the input was meant.
+pub(super) fn check_swallowed_input(common: &CommonArgs) -> Result<(), CliError> {
+    if !common.input.is_empty() {
+        return Ok(());
+    }
+    let swallowed = common
+        .encryption_context
+        .iter()
+        .find(|w| !w.contains('=') && std::path::Path::new(w).is_file());
+    match swallowed {
+        Some(w) => Err(CliError::usage(format!(
+            "-c takes every word after it, so '{w}' was read as a context key, and there is no \
+             input: give the file with -i {w}, or before -c"
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
@@ -84,6 +105,7 @@ pub(super) fn threads(common: &CommonArgs) -> usize {
 }
 
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
         return Err(CliError::usage(format!(
@@ -94,9 +116,9 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Encrypt, ui)?;
     if plan.writes_stdout() {
-        check_stdout(false)?;
+        check_stdout(a.common.encode)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "encrypt")?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -135,10 +157,19 @@ pub(super) fn store_detail(service: &KeyService<'_>, ui: &Ui) {
 }
 
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Decrypt, ui)?;
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(
+        &a.common,
+        plan.writes_stdout(),
+        if a.decrypt_unsigned {
+            "decrypt-unsigned"
+        } else {
+            "decrypt"
+        },
+    )?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -212,7 +243,7 @@ pub(super) fn run(
     meta: &mut Metadata,
     body: &Body<'_>,
 ) -> Result<(), CliError> {
-    if plan.files == 0 {
+    if plan.files == 0 && plan.skipped == 0 {
         ui.note("no files to process");
     }
     // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
@@ -220,12 +251,17 @@ pub(super) fn run(
     // Nor over text being typed on the terminal.
     let stdin_on_terminal =
         plan.single().is_some_and(|j| j.source == Source::Stdin) && io::stdin().is_terminal();
-    let progress = ui.progress(plan.total_size, !stdout_on_terminal && !stdin_on_terminal);
+    // The bar counts what the body reads: under --decode, about 3 bytes per 4 of text.
+    let total = plan.total_size.map(|t| if common.decode { t / 4 * 3 } else { t });
+    let progress = ui.progress(total, !stdout_on_terminal && !stdin_on_terminal);
     let Some(job) = plan.single() else {
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };
+    if plan.skips(job) {
+        return Ok(());
+    }
     progress.set_file(&job.input_name());
-    let r = run_job(job, common.force, Parents::Create, mode, &progress, body)
+    let r = run_job(job, common, Parents::Create, mode, &progress, body)
         .and_then(|(summary, out)| out.commit().map(|()| summary));
     drop(progress);
     match r {
@@ -247,7 +283,7 @@ pub(super) fn run(
 /// written, is the caller's to commit.
 pub fn run_job(
     job: &Job,
-    force: bool,
+    common: &CommonArgs,
     parents: Parents<'_>,
     mode: Op,
     progress: &Progress,
@@ -261,10 +297,18 @@ pub fn run_job(
         Source::Stdin => Box::new(io::stdin().lock()),
         Source::File(p) => Box::new(File::open(p).map_err(|e| CliError::io(&name, e))?),
     };
+    if common.decode {
+        input = Box::new(Base64Reader::new(input));
+    }
+    // Base64 text is safe on a terminal; ciphertext is not.
+    let text_ok = mode == Op::Decrypt || common.encode;
     let mut out = match &job.dest {
-        Dest::Stdout => Output::stdout(mode == Op::Decrypt)?,
-        Dest::File(p) => Output::file(p, force, parents, mode == Op::Decrypt)?,
+        Dest::Stdout => Output::stdout(text_ok)?,
+        Dest::File(p) => Output::file(p, common.force, parents, text_ok)?,
     };
+    if common.encode {
+        out = out.base64();
+    }
     let summary = body(&mut input, &name, &mut out, progress)?;
     Ok((summary, out))
 }

@@ -30,6 +30,7 @@ pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
 pub use held::HeldPlaintext;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
+pub(crate) use parallel::Tuning;
 pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel};
 pub use rewrap::{rewrap_stream, RewrapOptions, RewrapSummary};
 

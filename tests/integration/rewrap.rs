@@ -7,18 +7,14 @@ use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::stream::{self, DecryptOptions, EncryptOptions, RewrapOptions};
 use envelope::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
 
+use envelope::format::{Header, Limits, Parsed, PUBLIC_KEY_FIELD};
+use envelope::internal::header;
+
 use crate::support::cli::{bytes, Env};
+use crate::support::fixtures::{policy_for, repo_file};
 
 fn ring(name: &str, seed: u64) -> RawAesKeyring {
     RawAesKeyring::new("tests", name, &bytes(32, seed)).unwrap()
-}
-
-fn policy_for(suite: &AlgorithmSuite) -> CommitmentPolicy {
-    if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    }
 }
 
 #[test]
@@ -185,4 +181,153 @@ fn cli_rewrap_file_to_file_and_a_failure_writes_nothing() {
     rw.extend(new);
     env.fails(&rw, 1);
     assert!(!env.path("bad.new").exists());
+}
+
+/// A message's header, parsed (the test's own input, so a failure is a bug).
+fn header_of(msg: &[u8]) -> Header {
+    match header::parse(msg, &Limits::default()) {
+        Ok(Parsed::Done(h, _)) => h,
+        other => panic!("not a message header: {other:?}"),
+    }
+}
+
+/// The pairs stored in a header, without the signing key (a new one per message).
+fn stored_context(h: &Header) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = h
+        .encryption_context
+        .iter()
+        .filter(|(k, _)| k.as_str() != PUBLIC_KEY_FIELD)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// One hop of [`every_suite_rewraps_from_raw_keys_to_the_kms_core_and_back`]:
+/// the keys a message is under, as `-w`/`-k` words (empty: the KMS core's
+/// default key), and the words that open it (empty: KMS core discovery).
+struct Keys {
+    label: &'static str,
+    wrap: Vec<String>,
+    unwrap: Vec<String>,
+}
+
+#[test]
+fn every_suite_rewraps_from_raw_keys_to_the_kms_core_and_back() {
+    let env = Env::new();
+    env.write("aes.key", &bytes(32, 21));
+    let rsa = repo_file("testdata/keys/rsa-2048-private.pem");
+    let rsa = rsa.to_str().unwrap();
+    let out = env.ok(&["kms", "create-key", "--description", "rewrap target"]);
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let named = made["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    let group = |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };
+    let aes = group(&["provider=raw-aes", "key=aes.key", "namespace=ns", "name=aes"]);
+    let rsa = group(&[
+        "provider=raw-rsa",
+        &format!("key={rsa}"),
+        "namespace=ns",
+        "name=rsa",
+        "padding=oaep-sha256",
+    ]);
+    let raw = |label, g: &Vec<String>| Keys {
+        label,
+        wrap: [vec!["-w".to_owned()], g.clone()].concat(),
+        unwrap: g.clone(),
+    };
+    // raw AES -> the KMS core's default key -> raw RSA -> a named KMS-core key -> raw AES.
+    let hops = [
+        raw("raw AES", &aes),
+        Keys {
+            label: "KMS core default key",
+            wrap: vec![],
+            unwrap: vec![],
+        },
+        raw("raw RSA", &rsa),
+        Keys {
+            label: "KMS core named key",
+            wrap: vec!["-k".into(), named.clone()],
+            unwrap: vec![],
+        },
+        raw("raw AES again", &aes),
+    ];
+    // Sizes up to several MiB; frame lengths change on some hops.
+    let sizes = [0, 1, 4097, 300_001, 3 << 20, 65_536, 1_000_003, 2 << 20];
+    let frames = ["4096", "65536", "1000", "262144"];
+    for (i, suite) in AlgorithmSuite::ALL.iter().enumerate() {
+        let policy = if suite.is_committing() {
+            vec![]
+        } else {
+            vec![
+                "--commitment-policy".to_owned(),
+                "forbid-encrypt-allow-decrypt".to_owned(),
+            ]
+        };
+        let plain = format!("p{i}");
+        env.write(&plain, &bytes(sizes[i % sizes.len()], i as u64));
+        let first = format!("m{i}-0");
+        let mut args = group(&["encrypt", "-i", &plain, "-o", &first, "-c", "team=a", "-c", "é=ü"]);
+        args.extend(group(&["--algorithm", &format!("0x{:04x}", suite.id)]));
+        args.extend(group(&["--frame-length", frames[i % frames.len()]]));
+        args.extend(hops[0].wrap.clone());
+        args.extend(policy.clone());
+        env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut before = header_of(&env.read(&first));
+        for (h, pair) in hops.windows(2).enumerate() {
+            let (old, new) = (&pair[0], &pair[1]);
+            let (src, dst) = (format!("m{i}-{h}"), format!("m{i}-{}", h + 1));
+            let what = format!("suite {:04X}, {} -> {}", suite.id, old.label, new.label);
+            let mut args = group(&["rewrap", "-i", &src, "-o", &dst]);
+            if !old.unwrap.is_empty() {
+                args.push("-u".into());
+                args.extend(old.unwrap.clone());
+            }
+            args.extend(new.wrap.clone());
+            if h == 2 {
+                args.extend(group(&["--frame-length", frames[(i + 1) % frames.len()]]));
+            }
+            args.extend(policy.clone());
+            env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+            let after = header_of(&env.read(&dst));
+            assert_ne!(after.message_id, before.message_id, "{what}: same message id");
+            assert_eq!(after.suite.id, suite.id, "{what}");
+            assert_eq!(stored_context(&after), stored_context(&before), "{what}");
+            let want_frame = if h == 2 {
+                frames[(i + 1) % frames.len()]
+            } else {
+                ""
+            };
+            if !want_frame.is_empty() {
+                assert_eq!(after.frame_length.to_string(), want_frame, "{what}");
+            } else {
+                assert_eq!(after.frame_length, before.frame_length, "{what}");
+            }
+
+            let opened = format!("o{i}-{}", h + 1);
+            let mut args = group(&["decrypt", "-i", &dst, "-o", &opened, "-c", "team=a"]);
+            if !new.unwrap.is_empty() {
+                args.push("-w".into());
+                args.extend(new.unwrap.clone());
+            }
+            args.extend(policy.clone());
+            env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(env.read(&opened) == env.read(&plain), "{what}: other plaintext");
+
+            // The old keys open the old message and no longer the new one,
+            // except where old and new are the same KMS core (discovery opens both).
+            if !(old.unwrap.is_empty() && new.unwrap.is_empty()) {
+                let mut args = group(&["decrypt", "-i", &dst, "-o", "-", "-c", "team=a"]);
+                if !old.unwrap.is_empty() {
+                    args.push("-w".into());
+                    args.extend(old.unwrap.clone());
+                }
+                args.extend(policy.clone());
+                let out = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+                assert!(!out.status.success(), "{what}: the old keys open the new message");
+                assert!(out.stdout.is_empty(), "{what}");
+            }
+            before = after;
+        }
+    }
 }

@@ -22,6 +22,11 @@ Starts the server on 127.0.0.1 (a free port) over a fresh key store, then:
   default key (created on first use) and the Python ESDK decrypts through the
   server. Every suite the Python ESDK has (the non-committing ones under the
   forbid/allow policies), several sizes, with an encryption context.
+* `envelope rewrap` between the KMS core and a raw AES key, both ways, every
+  suite: the Python ESDK writes the old message (KMS provider through the
+  server, or a raw AES master key) and opens the new one with the new key only;
+  suite, frame length and context carry over, the message id is new, and the
+  old key no longer opens it.
 
 The server is stopped with SIGTERM at the end and must exit 0 after closing the
 store. Ends with `server-clients: N passed, M failed`; exits non-zero on any
@@ -32,6 +37,7 @@ import base64
 import contextlib
 import io
 import json
+import logging
 import os
 import random
 import shutil
@@ -47,6 +53,9 @@ import botocore.exceptions
 
 import aws_encryption_sdk
 from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+import esdk_py  # noqa: E402  (the interop test's raw master keys)
 
 REGION = "us-east-1"
 ACCOUNT = "111122223333"
@@ -368,6 +377,55 @@ def esdk(results, envelope, keystore, url, workdir, rng):
         assert got == pt
 
     results.check("envelope -k <server-made key> -> ESDK KMS provider", envelope_named_key)
+
+    aes = {"provider": "raw-aes", "key": os.urandom(32), "namespace": "rewrap", "name": "aes"}
+    aes_file = os.path.join(workdir, "rewrap-aes.key")
+    with open(aes_file, "wb") as f:
+        f.write(aes["key"])
+    aes_words = ["provider=raw-aes", "key=" + aes_file, "namespace=rewrap", "name=aes"]
+    raw = esdk_py.key_provider([aes], True)
+
+    def rewrap(suite, size, frame_length, to_kms):
+        sid = suite.algorithm_id
+        pt = os.urandom(size)
+        old, new = (raw, provider) if to_kms else (provider, raw)
+        message, old_header = client_for(sid).encrypt(
+            source=pt, key_provider=old, algorithm=suite, encryption_context=ctx, frame_length=frame_length)
+        src, dst = (os.path.join(workdir, "rewrap-%04x-%s.%s" % (sid, to_kms, x)) for x in ("old", "new"))
+        with open(src, "wb") as f:
+            f.write(message)
+        args = ["rewrap", "-i", src, "-o", dst] + policy_args(sid)
+        # To the KMS core: the raw key opens, a server-made key wraps. From it:
+        # no -u (the KMS core by discovery), the raw key wraps.
+        args += (["-u"] + aes_words + ["-k", key_arn]) if to_kms else (["-w"] + aes_words)
+        run(args)
+        with open(dst, "rb") as f:
+            rewrapped = f.read()
+        got, header = client_for(sid).decrypt(source=rewrapped, key_provider=new)
+        assert got == pt, "the Python ESDK decrypted %d bytes, not the %d-byte plaintext" % (len(got), size)
+        assert header.message_id != old_header.message_id, "the message id carried over"
+        assert header.algorithm == suite and header.frame_length == frame_length, "suite or frame length changed"
+        stored = {k: v for k, v in header.encryption_context.items() if k != "aws-crypto-public-key"}
+        assert stored == ctx, "context %r, wanted %r" % (stored, ctx)
+        providers = {k.key_provider.provider_id for k in header.encrypted_data_keys}
+        assert providers == ({"aws-kms"} if to_kms else {"rewrap"}), providers
+        # The ESDK logs a traceback for the refusal this expects; keep it quiet.
+        logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL)
+        try:
+            client_for(sid).decrypt(source=rewrapped, key_provider=old)
+        except Exception:  # noqa: BLE001  (any refusal is the expected outcome)
+            pass
+        else:
+            raise AssertionError("the old key still opens the rewrapped message")
+
+    rewrap_sizes = [0, 1, 4097, 65536, 300001, 3 << 20]
+    for i, suite in enumerate(SUITES):
+        for to_kms in (True, False):
+            size = rewrap_sizes[(2 * i + to_kms) % len(rewrap_sizes)]
+            fl = [1024, 4096, 65536][(i + to_kms) % 3]
+            title = "rewrap 0x%04x %d bytes frame %d: %s" % (
+                suite.algorithm_id, size, fl, "raw AES -> KMS core" if to_kms else "KMS core -> raw AES")
+            results.check(title, lambda s=suite, n=size, f=fl, t=to_kms: rewrap(s, n, f, t))
 
 
 def main():
