@@ -72,7 +72,7 @@ pub fn line(prefix: &str, msg: impl Display) -> String {
     out
 }
 
-/// Writes [`line`] to stderr. A stderr that cannot be written is ignored:
+/// Writes [`line()`] to stderr. A stderr that cannot be written is ignored:
 /// there is nowhere left to report it, and the exit code still tells.
 pub fn stderr_line(prefix: &str, msg: impl Display) {
     let _ = std::io::stderr().lock().write_all(line(prefix, msg).as_bytes());
