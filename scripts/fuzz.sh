@@ -22,7 +22,7 @@ CI=${CI:-}
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-45}"
 TARGETS=("$@")
 if [[ ${#TARGETS[@]} -eq 0 ]]; then
-    TARGETS=(header decrypt kms_blob context edk_list ecdh_provider_info kms_request)
+    TARGETS=(header decrypt structured kms_blob context edk_list ecdh_provider_info kms_request)
 fi
 
 skip() {
@@ -61,8 +61,26 @@ for t in "${TARGETS[@]}"; do
     echo
     echo "==== fuzz $t for ${SECONDS_PER_TARGET}s"
     log="target/fuzz-$t.log"
+    # The committed, minimized corpus (fuzz/committed/<target>) first: every
+    # input once, so a regression it holds fails here before any mutation.
+    dirs=("corpus/$t")
+    if [[ -d committed/$t ]]; then
+        mkdir -p "corpus/$t"
+        set +e
+        cargo fuzz run -s none "$t" "committed/$t" -- -runs=0 -timeout=10 -rss_limit_mb=2048 \
+            -malloc_limit_mb=512 >"target/fuzz-$t-replay.log" 2>&1
+        rc=$?
+        set -e
+        if [[ $rc -ne 0 ]]; then
+            grep -E "panicked|ERROR|SUMMARY|Test unit written" "target/fuzz-$t-replay.log" | head -n 20 || true
+            echo "fuzz: $t FAILED replaying its committed corpus (exit $rc): log in fuzz/target/fuzz-$t-replay.log"
+            exit 1
+        fi
+        echo "fuzz: $t replayed $(find "committed/$t" -type f | wc -l) committed inputs"
+        dirs+=("committed/$t")
+    fi
     set +e
-    cargo fuzz run -s none "$t" "corpus/$t" -- \
+    cargo fuzz run -s none "$t" "${dirs[@]}" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?

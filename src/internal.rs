@@ -40,6 +40,78 @@ pub fn encryptor_with_message_id(
     crate::stream::encryptor_with_message_id(keyring, opts, message_id)
 }
 
+/// Messages built frame by frame under a real header and data key, for the
+/// structure-aware fuzz target: frames with any sequence number, kind and
+/// length, raw bytes between them, and a valid signature over whatever was
+/// written. Only a decoder test has a use for a message this can make.
+pub struct Forger {
+    enc: crate::stream::Encryptor,
+    out: Vec<u8>,
+}
+
+impl Forger {
+    /// A message for `keyring` and `opts` (a framed suite, as for encryption).
+    pub fn new(
+        keyring: &dyn crate::keyring::Keyring,
+        opts: &crate::stream::EncryptOptions,
+    ) -> crate::error::Result<Self> {
+        let mut enc = crate::stream::Encryptor::new(keyring, opts)?;
+        let mut out = Vec::new();
+        enc.forge_bytes(&[], &mut out);
+        Ok(Forger { enc, out })
+    }
+
+    /// The bytes so far (the header first).
+    pub fn bytes(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Appends a frame sealed under the message's key.
+    pub fn frame(&mut self, seq: u32, is_final: bool, content: &[u8]) -> crate::error::Result<()> {
+        self.enc.forge_frame(seq, is_final, content, &mut self.out)
+    }
+
+    /// Appends raw bytes (covered by the signature like the frames).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.enc.forge_bytes(bytes, &mut self.out);
+    }
+
+    /// The message, with a signature footer over everything for signing suites.
+    pub fn finish(self) -> crate::error::Result<Vec<u8>> {
+        let Forger { enc, mut out } = self;
+        enc.forge_footer(&mut out)?;
+        Ok(out)
+    }
+
+    /// The message without a footer.
+    pub fn unsigned(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Decrypts `message` through the thread pipeline with `workers` workers and
+/// batches of `batch_bytes`, from the first frame on (the public functions
+/// keep the first 16 MiB on the calling thread, which a fuzz input never
+/// passes): what it wrote, and how it ended.
+pub fn decrypt_pipelined(
+    keyring: &dyn crate::keyring::Keyring,
+    opts: &crate::stream::DecryptOptions,
+    message: &[u8],
+    workers: usize,
+    batch_bytes: usize,
+) -> (Vec<u8>, crate::error::Result<()>) {
+    let tuning = crate::stream::Tuning {
+        workers,
+        batch_bytes: batch_bytes.max(1),
+        small: 0,
+    };
+    let mut out = Vec::new();
+    let r = crate::stream::AuthenticatedHeader::read(keyring, opts, message)
+        .and_then(|h| h.decrypt_with(&mut out, tuning))
+        .map(|_| ());
+    (out, r)
+}
+
 /// Test probes into the tokio adapters: whether their blocking tasks have
 /// all ended.
 #[cfg(feature = "tokio")]

@@ -1,10 +1,15 @@
 //! Full decryption of arbitrary bytes with fixed raw AES keys (the known-answer
-//! set's, so its messages are meaningful seeds), one-shot and streaming.
+//! set's, so its messages are meaningful seeds): the differential target,
+//! one-shot, streaming and the thread pipeline side by side.
 //!
-//! Input: one byte seeding the chunk sizes, then the message.
+//! Input: one byte seeding the chunk sizes and the pipeline's shape, then the
+//! message.
 //!
 //! Checks, beyond "never panics":
-//! * one-shot and streaming agree on success or failure;
+//! * one-shot, streaming and the thread pipeline (1-3 workers, batches of a
+//!   few frames, from the first frame on) agree on success or failure;
+//! * the pipeline writes exactly the plaintext on success, and on failure a
+//!   prefix of what streaming released;
 //! * on success the streamed plaintext equals the one-shot plaintext;
 //! * the bytes released while streaming do not depend on how the input was
 //!   cut (they are exactly what a single `update` with all of it releases),
@@ -20,6 +25,7 @@
 use std::sync::OnceLock;
 
 use envelope::format::ContentType;
+use envelope::internal::decrypt_pipelined;
 use envelope::keyring::multi::MultiKeyring;
 use envelope::keyring::raw_aes::RawAesKeyring;
 use envelope::keyring::Keyring;
@@ -106,11 +112,27 @@ fuzz_target!(|data: &[u8]| {
     let whole = stream(message, 0);
     let chunked = stream(message, 0x9e37_79b9 ^ u32::from(seed));
 
+    let workers = 1 + usize::from(seed % 3);
+    let batch = 1 + usize::from(seed >> 2) * 97;
+    let (piped, piped_result) = decrypt_pipelined(keyring(), &options(), message, workers, batch);
+
     assert_eq!(one_shot.is_ok(), whole.result.is_ok());
     assert_eq!(one_shot.is_ok(), chunked.result.is_ok());
+    assert_eq!(
+        one_shot.is_ok(),
+        piped_result.is_ok(),
+        "the pipeline disagrees: {piped_result:?}"
+    );
     assert_eq!(whole.released, chunked.released, "release depends on chunking");
+    assert!(
+        whole.released.starts_with(&piped),
+        "the pipeline wrote what streaming did not release"
+    );
     match one_shot {
-        Ok(d) => assert_eq!(d.plaintext, chunked.released),
+        Ok(d) => {
+            assert_eq!(d.plaintext, chunked.released);
+            assert_eq!(d.plaintext, piped);
+        }
         Err(Error::TrailingData) => {
             let complete = decrypt(keyring(), &options(), &message[..chunked.consumed])
                 .expect("the message before the trailing bytes verified");

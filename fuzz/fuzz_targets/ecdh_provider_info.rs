@@ -51,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     // SPKI parsing of the same bytes.
     if let Ok(k) = EcdhPublicKey::from_spki_der(info) {
         assert_eq!(k.spki_der(), info);
-        assert_eq!(EcdhPublicKey::from_compressed(k.curve(), k.compressed()).as_ref(), Ok(&k));
+        assert_eq!(
+            EcdhPublicKey::from_compressed(k.curve(), k.compressed()).as_ref(),
+            Ok(&k)
+        );
     }
     let edk = EncryptedDataKey {
         provider_id: "raw-ecdh".into(),

@@ -52,7 +52,10 @@ struct Input {
 }
 
 fn check_error(e: &ApiError) {
-    assert!(e.status == 400 || (e.status == 500 && e.short_code() == "KMSInternalException"), "{e:?}");
+    assert!(
+        e.status == 400 || (e.status == 500 && e.short_code() == "KMSInternalException"),
+        "{e:?}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&e.body()).expect("error bodies are JSON");
     assert!(v["__type"].is_string() && v["message"].is_string());
 }
@@ -78,7 +81,10 @@ fuzz_target!(|input: Input| {
         Ok(op) => op,
         Err(e) => return check_error(&e),
     };
-    assert_eq!(target, format!("{}{}", wire::TARGET_PREFIX, op.name()).into_bytes());
+    assert_eq!(
+        target,
+        format!("{}{}", wire::TARGET_PREFIX, op.name()).into_bytes()
+    );
     let decoded = match wire::decode(op, &input.body) {
         Ok(d) => d,
         Err(e) => return check_error(&e),

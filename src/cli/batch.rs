@@ -90,7 +90,7 @@ pub fn run(
     let collected = thread::scope(|s| {
         for _ in 0..workers {
             let (rx, tx, made) = (&job_rx, done_tx.clone(), &made);
-            s.spawn(move || work(rx, tx, common.force, made, mode, progress, body));
+            s.spawn(move || work(rx, tx, common, made, mode, progress, body));
         }
         drop(done_tx);
         // On an early return the queue is closed: the workers finish what
@@ -134,6 +134,7 @@ fn dispatch(
     loop {
         while walking && next - oldest < window as u64 {
             match steps.next() {
+                Some(Ok(Step::File(job))) if plan.skips(&job) => {}
                 Some(Ok(Step::File(job))) => {
                     if jobs.send((next, job)).is_err() {
                         return Err(CliError::io(
@@ -175,7 +176,7 @@ fn dispatch(
 fn work(
     jobs: &Mutex<Receiver<Numbered>>,
     done: Sender<Box<Done>>,
-    force: bool,
+    common: &CommonArgs,
     made: &MadeDirs,
     mode: Op,
     progress: &Progress,
@@ -185,7 +186,7 @@ fn work(
         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok((n, job)) = next else { return };
         progress.set_file(&job.input_name());
-        let r = run_job(&job, force, Parents::Shared(made), mode, progress, body)
+        let r = run_job(&job, common, Parents::Shared(made), mode, progress, body)
             .and_then(|(summary, out)| out.finish().map(|f| (summary, f)));
         if done.send(Box::new((n, job, r))).is_err() {
             return;

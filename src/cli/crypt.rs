@@ -14,11 +14,12 @@ use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, StreamSummary};
 use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
-use zeroize::Zeroizing;
 
+use super::base64io::Base64Reader;
 use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
+use super::held::Held;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
 use super::metadata::Metadata;
 use super::output::{check_stdout, Output, Parents};
@@ -30,6 +31,26 @@ use super::{CommonArgs, DecryptArgs, EncryptArgs};
 pub(super) struct ContextArgs {
     pub pairs: EncryptionContext,
     pub required_keys: Vec<String>,
+}
+
+/// A bare `-c` word that names a file while no input was given: `-c k=v
+/// FILE` reads FILE as a context key (`-c` takes every word after it), so
+/// the input was meant.
+pub(super) fn check_swallowed_input(common: &CommonArgs) -> Result<(), CliError> {
+    if !common.input.is_empty() {
+        return Ok(());
+    }
+    let swallowed = common
+        .encryption_context
+        .iter()
+        .find(|w| !w.contains('=') && std::path::Path::new(w).is_file());
+    match swallowed {
+        Some(w) => Err(CliError::usage(format!(
+            "-c takes every word after it, so '{w}' was read as a context key, and there is no \
+             input: give the file with -i {w}, or before -c"
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn parse_context(words: &[String]) -> Result<ContextArgs, CliError> {
@@ -83,17 +104,8 @@ pub(super) fn threads(common: &CommonArgs) -> usize {
         .map_or_else(envelope::stream::available_threads, usize::from)
 }
 
-fn write_out(out: &mut Output, bytes: &[u8]) -> Result<(), CliError> {
-    match out.write_all(bytes) {
-        Ok(()) => Ok(()),
-        // The reader of our stdout (or FIFO) went away (`| head`): end quietly,
-        // as command-line tools in a pipeline do.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(CliError::reader_gone()),
-        Err(e) => Err(CliError::io(out.name(), e)),
-    }
-}
-
 pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     if let Some(k) = ctx.required_keys.first() {
         return Err(CliError::usage(format!(
@@ -104,9 +116,9 @@ pub fn encrypt(a: EncryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Encrypt, ui)?;
     if plan.writes_stdout() {
-        check_stdout(false)?;
+        check_stdout(a.common.encode)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "encrypt")?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -152,10 +164,19 @@ pub(super) fn store_detail(service: &KeyService<'_>, ui: &Ui) {
 }
 
 pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Decrypt, ui)?;
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(
+        &a.common,
+        plan.writes_stdout(),
+        if a.decrypt_unsigned {
+            "decrypt-unsigned"
+        } else {
+            "decrypt"
+        },
+    )?;
     let keyring = keyring_from_args(
         &a.common.wrapping_key_groups,
         &a.common.key_ids,
@@ -165,7 +186,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     let opts = DecryptOptions {
         commitment_policy,
         reproduced_encryption_context: ctx.pairs,
-        max_encrypted_data_keys: a.common.max_encrypted_data_keys,
+        max_encrypted_data_keys: Some(max_edks_read(&a.common)),
         unsigned_only: a.decrypt_unsigned,
         limits: limits(a.max_length),
     };
@@ -188,6 +209,17 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
     );
     store_detail(service, ui);
     r
+}
+
+/// The CLI's limit on the encrypted data keys of a message it opens, unless
+/// `--max-encrypted-data-keys` says otherwise: more than any real message
+/// carries (one per wrapping key), few enough that trying each costs little.
+/// The library has no default limit, as the ESDK has none.
+pub const DEFAULT_MAX_EDKS_READ: u16 = 32;
+
+/// `--max-encrypted-data-keys` for messages read (decrypt, rewrap's input).
+pub(super) fn max_edks_read(common: &CommonArgs) -> u16 {
+    common.max_encrypted_data_keys.unwrap_or(DEFAULT_MAX_EDKS_READ)
 }
 
 /// The parser's limits under `--max-length N`: frames and non-framed bodies
@@ -219,7 +251,7 @@ pub(super) fn run(
     meta: &mut Metadata,
     body: &Body<'_>,
 ) -> Result<(), CliError> {
-    if plan.files == 0 {
+    if plan.files == 0 && plan.skipped == 0 {
         ui.note("no files to process");
     }
     // Plaintext shown on the terminal would be torn by a bar drawn on the same screen.
@@ -227,12 +259,17 @@ pub(super) fn run(
     // Nor over text being typed on the terminal.
     let stdin_on_terminal =
         plan.single().is_some_and(|j| j.source == Source::Stdin) && io::stdin().is_terminal();
-    let progress = ui.progress(plan.total_size, !stdout_on_terminal && !stdin_on_terminal);
+    // The bar counts what the body reads: under --decode, about 3 bytes per 4 of text.
+    let total = plan.total_size.map(|t| if common.decode { t / 4 * 3 } else { t });
+    let progress = ui.progress(total, !stdout_on_terminal && !stdin_on_terminal);
     let Some(job) = plan.single() else {
         return batch::run(plan, common, mode, ui, meta, &progress, body);
     };
+    if plan.skips(job) {
+        return Ok(());
+    }
     progress.set_file(&job.input_name());
-    let r = run_job(job, common.force, Parents::Create, mode, &progress, body)
+    let r = run_job(job, common, Parents::Create, mode, &progress, body)
         .and_then(|(summary, out)| out.commit().map(|()| summary));
     drop(progress);
     match r {
@@ -254,7 +291,7 @@ pub(super) fn run(
 /// written, is the caller's to commit.
 pub fn run_job(
     job: &Job,
-    force: bool,
+    common: &CommonArgs,
     parents: Parents<'_>,
     mode: Op,
     progress: &Progress,
@@ -273,10 +310,20 @@ pub fn run_job(
             (Box::new(f), len)
         }
     };
+    // Under --decode the file holds base64 text: its length is not the plaintext's.
+    let len = if common.decode { None } else { len };
+    if common.decode {
+        input = Box::new(Base64Reader::new(input));
+    }
+    // Base64 text is safe on a terminal; ciphertext is not.
+    let text_ok = mode == Op::Decrypt || common.encode;
     let mut out = match &job.dest {
-        Dest::Stdout => Output::stdout(mode == Op::Decrypt)?,
-        Dest::File(p) => Output::file(p, force, parents, mode == Op::Decrypt)?,
+        Dest::Stdout => Output::stdout(text_ok)?,
+        Dest::File(p) => Output::file(p, common.force, parents, text_ok)?,
     };
+    if common.encode {
+        out = out.base64();
+    }
     let summary = body(&mut input, len, &name, &mut out, progress)?;
     Ok((summary, out))
 }
@@ -311,7 +358,8 @@ pub(super) fn report(ui: &Ui, mode: Op, job: &Job, s: &StreamSummary) {
     ui.detail(2, format!("  suite {} {}", h.suite_id, h.suite_name));
     ui.detail(2, format!("  message id {}", h.message_id));
     for (k, v) in &h.encryption_context {
-        ui.detail(2, format!("  encryption context {k:?} = {v:?}"));
+        // Unquoted: the one escaping of what reaches stderr is the Ui's.
+        ui.detail(2, format!("  encryption context {k} = {v}"));
     }
 }
 
@@ -353,7 +401,7 @@ pub struct DecryptChecks<'a> {
 
 /// Decrypts one input into one output. Authenticated frames are written as
 /// they verify (the library holds the final frame until the signature has
-/// verified); with `--buffer`, nothing is written until the end. The `-c k`
+/// verified); with `--buffer`, nothing is written until the end (see `held`). The `-c k`
 /// checks run on the authenticated header, before any plaintext is written.
 pub fn decrypt_one(
     keyring: &dyn Keyring,
@@ -365,18 +413,20 @@ pub fn decrypt_one(
     progress: &Progress,
 ) -> Result<StreamSummary, CliError> {
     let out_name = out.name();
+    // A file output is released only once verified anyway (see `output`).
+    let hold = check.buffer && !matches!(out, Output::File(_));
     let mut src = Blame::new(Counted {
         inner: input,
         progress,
     });
     let mut sink = Blame::new(&mut *out);
-    let mut held = Zeroizing::new(Vec::new());
+    let mut held = Held::default();
     let r = AuthenticatedHeader::read(keyring, opts, &mut src).and_then(|d| {
         if let Err(e) = check_required_keys(check.required_keys, d.header(), &format!("decrypt {in_name}")) {
             return Ok(Err(e));
         }
-        if check.buffer {
-            d.decrypt_body_to(&mut *held, check.threads).map(Ok)
+        if hold {
+            d.decrypt_body_to(&mut held, check.threads).map(Ok)
         } else {
             d.decrypt_body_to(&mut sink, check.threads).map(Ok)
         }
@@ -387,8 +437,11 @@ pub fn decrypt_one(
         output: (sink.failed, &out_name),
     }
     .check(r)??;
-    write_out(out, &held)?;
-    Ok(summary)
+    match held.release(out) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(CliError::reader_gone()),
+        Err(e) => Err(CliError::io(out_name, e)),
+        Ok(()) => Ok(summary),
+    }
 }
 
 /// `-c k`: fails unless the authenticated header's context has every key.
@@ -482,6 +535,11 @@ impl Failed<'_> {
             // Only decrypt sets these limits; the message may be valid.
             Err(e @ envelope::Error::LengthLimit { .. }) => Err(CliError::usage(format!(
                 "{}: {e}; --max-length N accepts longer ones",
+                self.what
+            ))),
+            // Likewise: a valid message may carry more keys than the limit.
+            Err(e @ envelope::Error::TooManyEncryptedDataKeys { .. }) => Err(CliError::usage(format!(
+                "{}: {e}; --max-encrypted-data-keys N (default {DEFAULT_MAX_EDKS_READ}) accepts more",
                 self.what
             ))),
             Err(e) => Err(CliError::from_lib(self.what, e)),

@@ -1,7 +1,6 @@
 //! CLI errors and the one exit-code table of every subcommand.
 
 use std::fmt;
-use std::io::Write;
 use std::process::ExitCode;
 
 use envelope::kms::KmsError;
@@ -111,8 +110,7 @@ impl CliError {
 
     pub fn exit(self) -> ExitCode {
         if !self.is_reader_gone() {
-            // A stderr that cannot be written is ignored: the exit code still tells.
-            let _ = writeln!(std::io::stderr(), "envelope: {}", self.message);
+            super::terminal::stderr_line("envelope", &self.message);
         }
         ExitCode::from(self.code)
     }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
+use super::terminal;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -52,7 +53,7 @@ pub fn run(a: InspectArgs) -> Result<(), CliError> {
         message_size,
     };
     let text = if a.json {
-        serde_json::to_string_pretty(&report).map_err(|e| CliError::io("stdout", io::Error::other(e)))?
+        terminal::json(&report, true).map_err(|e| CliError::io("stdout", io::Error::other(e)))?
     } else {
         text(&report)
     };
@@ -99,16 +100,6 @@ fn read_header(r: &mut dyn Read, name: &str) -> Result<Header, CliError> {
     }
 }
 
-/// `s` as is, or quoted and escaped if it holds control characters that
-/// would garble (or drive) the terminal.
-fn shown(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        format!("{s:?}")
-    } else {
-        s.to_owned()
-    }
-}
-
 fn text(r: &Report) -> String {
     let h = &r.header;
     let mut lines = vec![
@@ -125,21 +116,22 @@ fn text(r: &Report) -> String {
         lines.push("encryption context: (empty)".into());
     } else {
         lines.push("encryption context:".into());
-        lines.extend(
-            h.encryption_context
-                .iter()
-                .map(|(k, v)| format!("  {} = {}", shown(k), shown(v))),
-        );
+        lines.extend(h.encryption_context.iter().map(|(k, v)| format!("  {k} = {v}")));
     }
     lines.push(format!("encrypted data keys: {}", h.encrypted_data_keys.len()));
     lines.extend(
         h.encrypted_data_keys
             .iter()
-            .map(|e| format!("  {}", shown(&e.one_line()))),
+            .map(|e| format!("  {}", e.one_line())),
     );
     lines.push(format!("header size:        {} bytes", h.header_size));
     if let Some(n) = r.message_size {
         lines.push(format!("message size:       {n} bytes"));
     }
-    lines.join("\n")
+    // Every field is what the message claims, unauthenticated: escaped.
+    lines
+        .iter()
+        .map(|l| terminal::escaped(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

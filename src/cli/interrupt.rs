@@ -5,11 +5,14 @@
 //! leave those files behind (never under the final name, but still clutter,
 //! and after a decrypt they hold verified plaintext). Every temporary file is
 //! registered here while it exists; on a termination signal the handler
-//! removes them all and exits with 130. SIGKILL cannot be caught: SECURITY.md
-//! says how to find what it leaves.
+//! removes them all, says so in one `envelope: interrupted` line (clearing
+//! the progress bar's last frame first) and exits with 130. SIGKILL cannot be
+//! caught: a later run into the same directory removes what it leaves
+//! ([`super::stale`]).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -31,9 +34,22 @@ fn pending<T>(f: impl FnOnce(&mut HashSet<OsString>) -> T) -> T {
 /// the default action (exit without cleanup) stays, which is safe.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        let mut removed = 0;
         for p in pending(std::mem::take) {
-            let _ = std::fs::remove_file(p);
+            removed += usize::from(std::fs::remove_file(p).is_ok());
         }
+        let mut err = std::io::stderr().lock();
+        // The progress bar's last frame would otherwise stay on the line.
+        if err.is_terminal() {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        let _ = match removed {
+            0 => writeln!(err, "envelope: interrupted"),
+            n => writeln!(
+                err,
+                "envelope: interrupted; removed {n} unfinished output file(s)"
+            ),
+        };
         std::process::exit(EXIT_INTERRUPTED);
     });
 }

@@ -26,6 +26,7 @@ use envelope::Secret;
 use super::error::CliError;
 use super::kms_source::Source;
 use super::store::{self, Need, Refused};
+use super::terminal;
 
 /// The key of a management operation: AWS KMS takes a key id or key ARN there.
 #[derive(Args, Debug)]
@@ -160,7 +161,8 @@ pub enum KmsCommand {
         /// Any id form.
         #[arg(long)]
         key_id: String,
-        /// fileb://PATH or base64 text.
+        /// fileb://PATH, - (stdin), or base64 text. Prefer fileb:// or -: a secret on the command
+        /// line is visible to other users of the machine (in the process list) and in shell history.
         #[arg(long)]
         plaintext: String,
         /// KEY=VALUE pair bound to the ciphertext (repeatable), or a JSON object.
@@ -221,6 +223,10 @@ pub enum KmsCommand {
     },
     /// Return the public key of an RSA key (DER SubjectPublicKeyInfo).
     GetPublicKey(AnyKeyIdArg),
+    /// Re-wrap every backing key of the key store under a new root key: a key-file store gets a
+    /// new random root.key; a passphrase store the passphrase of --new-passphrase-file. Atomic: a
+    /// crash leaves the old or the new root key working, never neither.
+    ChangeRootKey(super::root_key::ChangeRootKeyArgs),
     /// Serve the key store on the AWS KMS protocol (AWS SDKs, AWS CLI, ESDKs) until SIGTERM or Ctrl-C.
     #[cfg(feature = "server")]
     Serve(super::serve::ServeArgs),
@@ -289,6 +295,12 @@ fn with_key_store(core: &KmsCore, response: impl Serialize) -> serde_json::Value
 
 /// Reads a blob argument: `fileb://PATH` or base64 text.
 fn blob(arg: &str, option: &str) -> Result<Secret, Failure> {
+    if arg == "-" {
+        let mut bytes = Zeroizing::new(Vec::new());
+        return std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| Failure::Io(format!("cannot read {option} from stdin: {e}")));
+    }
     if let Some(path) = arg.strip_prefix("fileb://") {
         return std::fs::read(path)
             .map(Zeroizing::new)
@@ -349,6 +361,7 @@ fn prepare(op: KmsCommand) -> Result<Call, Failure> {
         C::Serve(_) | C::CreateAccessKey(_) | C::ListAccessKeys | C::DeleteAccessKey(_) => {
             unreachable!("handled by run before prepare")
         }
+        C::ChangeRootKey(_) => unreachable!("handled by run before prepare"),
         C::CreateKey {
             description,
             key_usage,
@@ -518,14 +531,14 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bo
         Some(remote) => {
             let connected = remote.connect().map_err(Failure::Cli)?;
             if verbose {
-                to_stderr(format_args!("envelope: key service: {}", connected.description));
+                terminal::stderr_line("envelope", format_args!("key service: {}", connected.description));
             }
             call(connected.kms.as_ref(), None)?
         }
         None => {
             let core = store::open(keystore, need).map_err(Failure::Store)?;
             if verbose {
-                to_stderr(format_args!("envelope: {}", store::describe(&core)));
+                terminal::stderr_line("envelope", store::describe(&core));
             }
             call(&core, Some(&core))?
         }
@@ -541,13 +554,17 @@ fn execute(op: KmsCommand, keystore: Option<&Path>, source: &Source, verbose: bo
     Ok(())
 }
 
-/// One line on stderr; a stderr that cannot be written is ignored (the exit code still tells).
-fn to_stderr(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
 /// Runs one operation against the key store and prints its JSON response.
 pub fn run(op: KmsCommand, keystore: Option<&Path>, source: &Source, quiet: bool, verbose: bool) -> ExitCode {
+    let op = match op {
+        KmsCommand::ChangeRootKey(a) => {
+            return match super::root_key::run(a, keystore, source, quiet) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => e.exit(),
+            }
+        }
+        op => op,
+    };
     #[cfg(feature = "server")]
     {
         use super::serve;

@@ -1,11 +1,14 @@
 //! Command-line front end: argument parsing, exit codes, and the subcommands.
 
+mod argv;
+mod base64io;
 mod batch;
 mod caching;
 mod crypt;
 mod ecdh;
 mod error;
 mod header_info;
+mod held;
 mod inspect;
 mod interrupt;
 mod keygen;
@@ -13,14 +16,19 @@ mod keyrings;
 mod kms;
 mod kms_source;
 mod metadata;
+mod metadata_aws;
 mod output;
 mod pipes;
 mod plan;
 mod rewrap;
+mod root_key;
 #[cfg(feature = "server")]
 mod serve;
+mod stale;
 mod store;
+mod terminal;
 mod ui;
+mod wildcard;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,23 +38,27 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use error::EXIT_CODES_HELP;
 
 /// Envelope encryption in the AWS Encryption SDK message format.
+///
+/// aws-encryption-cli's forms work too: `envelope -e ...` and `envelope -d ...` (or
+/// `--decrypt-unsigned`) for the subcommands, and `@FILE` for arguments read from FILE
+/// (split as a shell does, `#` comments, `~` and `$VAR` expanded).
 #[derive(Parser, Debug)]
 #[command(name = "envelope", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// Key-store directory of the embedded KMS core (else $ENVELOPE_HOME, else the user data directory).
     /// Created only by runs that make a key (encrypt with the default key, kms create-key, kms serve).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL_HEADING)]
     keystore: Option<PathBuf>,
 
     /// Print nothing but errors: no notes, no progress bar.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL_HEADING)]
     quiet: bool,
 
     /// Say more: one line per file, the keys that wrap each data key (-vv: the header too).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL_HEADING)]
     verbose: u8,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = GLOBAL_HEADING)]
     kms_source: kms_source::SourceArgs,
 
     #[command(subcommand)]
@@ -86,8 +98,14 @@ enum Command {
 struct CommonArgs {
     /// Input: a file, a directory (with -r), or - for stdin (the default). Takes several
     /// paths (`-i *.log`) and may be repeated.
+    /// A path with `*`, `?` or `[...]` that names no file is expanded here (quoted wildcards,
+    /// as aws-encryption-cli expands them: `-i "logs/*.txt"`).
     #[arg(short, long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
     input: Vec<PathBuf>,
+
+    /// Inputs given without -i (`envelope encrypt a.txt -o a.txt.encrypted`): the same as -i.
+    #[arg(value_name = "INPUT")]
+    positional_inputs: Vec<PathBuf>,
 
     /// Output: a file, a directory (an existing one, or a path ending in /), or - for stdout
     /// (the default). Several inputs or a directory input need a directory. Missing parent
@@ -108,24 +126,30 @@ struct CommonArgs {
 
     /// Append one JSON line per processed file to FILE (- for stdout): mode, input, output,
     /// suite, message id, encryption context, data-key providers, bytes in and out.
+    /// The file is created readable by its owner only (0600).
     #[arg(long, value_name = "FILE")]
     metadata_output: Option<PathBuf>,
 
-    /// A wrapping key, as key=value words; repeat -w for several keys (the first generates the data key).
-    /// key=ID [region=R profile=P] (a KMS key, any id form: in the key store, or with --kms aws or
-    /// --kms-endpoint in that service, where region= and profile= choose the region of non-ARN ids
-    /// and the AWS profile) | discovery=true [discovery-partition=aws discovery-account=ID...]
-    /// (decrypt; partition and accounts go together, and discovery does not mix with -k or -w key=) |
-    /// provider=raw-aes key=PATH namespace=NS name=NAME |
-    /// provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
-    /// (FILE: PEM or DER, PKCS#8/PKCS#1 private key or SubjectPublicKeyInfo/PKCS#1 public key) |
-    /// provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE (encrypt; decrypt with your own
-    /// private key as sender-key and the other party's public key) | provider=raw-ecdh scheme=ephemeral
-    /// recipient-public-key=FILE (encrypt only) | provider=raw-ecdh scheme=discovery recipient-key=PEM (decrypt only);
-    /// ECDH private keys are PEM PKCS#8, public keys DER or PEM SubjectPublicKeyInfo (`envelope keygen ecdh` makes a pair).
-    /// Without -w or -k, encrypt uses the KMS core's default key (alias/envelope-default)
-    /// and decrypt finds the KMS-core key named in the message.
-    #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append)]
+    /// The layout of --metadata-output lines: `envelope` (flat, hex message id, byte counts,
+    /// failed files too) or `aws-encryption-cli` (its nested `header` with base64 values and,
+    /// on decrypt, `header_auth`; one line per file written).
+    #[arg(long, value_name = "LAYOUT", default_value = "envelope",
+          value_parser = ["envelope", "aws-encryption-cli"], requires = "metadata_output")]
+    metadata_layout: String,
+
+    /// Truncate the --metadata-output file instead of appending to it (as in aws-encryption-cli).
+    #[arg(long, requires = "metadata_output")]
+    overwrite_metadata: bool,
+
+    /// Write no metadata (accepted for aws-encryption-cli, which requires it or
+    /// --metadata-output; envelope writes none unless asked).
+    #[arg(short = 'S', long, conflicts_with = "metadata_output")]
+    suppress_metadata: bool,
+
+    /// A wrapping key, as key=value words; repeat -w for several keys. The kinds and an example
+    /// of each are in --help.
+    #[arg(short = 'w', long = "wrapping-keys", value_name = "K=V", num_args = 1.., action = clap::ArgAction::Append,
+          long_help = WRAPPING_KEYS_HELP)]
     wrapping_keys: Vec<String>,
 
     /// A KMS-core key (key id, key ARN, alias name or alias ARN); short for `-w key=ID`. Repeatable.
@@ -148,14 +172,34 @@ struct CommonArgs {
           value_parser = ["forbid-encrypt-allow-decrypt", "require-encrypt-allow-decrypt", "require-encrypt-require-decrypt"])]
     commitment_policy: String,
 
-    /// Decrypt: refuse messages with more encrypted data keys than this (exit 1). Encrypt: refuse
-    /// to write more (a usage error, exit 2).
+    /// Decrypt and rewrap: refuse messages with more encrypted data keys than N before trying
+    /// any (default 32, since each one may cost a key operation; exit 2, and a larger N, up to
+    /// 65535, opens such a message). Encrypt: refuse to write more than N (default: no limit; exit 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_encrypted_data_keys: Option<u16>,
 
     /// Overwrite existing output files.
     #[arg(short, long)]
     force: bool,
+
+    /// Skip inputs whose output file already exists, with a note (aws-encryption-cli's
+    /// --no-overwrite). Finishes an interrupted run: outputs appear under their names only
+    /// once complete, so an existing one is whole. Without it an existing output is refused.
+    #[arg(long, visible_alias = "no-overwrite", conflicts_with = "force")]
+    skip_existing: bool,
+
+    /// aws-encryption-cli's prompt before overwriting: refused with a hint (envelope never prompts).
+    #[arg(long, hide = true)]
+    interactive: bool,
+
+    /// Base64-encode the output (as aws-encryption-cli's --encode), streaming.
+    #[arg(long)]
+    encode: bool,
+
+    /// Base64-decode the input first (as aws-encryption-cli's --decode); whitespace and
+    /// line breaks in it are ignored.
+    #[arg(long)]
+    decode: bool,
 
     /// Threads that seal or open frames (default: the available cores); 1 runs single-threaded.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -191,7 +235,9 @@ struct DecryptArgs {
     #[arg(long)]
     decrypt_unsigned: bool,
 
-    /// Hold all plaintext until the whole message, signature included, has verified.
+    /// Hold all plaintext until the whole message, signature included, has verified. To stdout:
+    /// up to 64 MiB in memory (wiped), the rest in an unnamed temporary file in $TMPDIR that is
+    /// gone on any exit. A file output is renamed into place only once verified in any case.
     #[arg(short, long)]
     buffer: bool,
 
@@ -230,6 +276,44 @@ struct RewrapArgs {
     max_length: Option<u64>,
 }
 
+/// `-w`'s `--help`: one group of words per kind of key, each with an example.
+const WRAPPING_KEYS_HELP: &str = "\
+A wrapping key, as key=value words. Repeat -w for several keys: the first generates the data \
+key, every one wraps it. Without -w or -k, encrypt uses the KMS core's default key \
+(alias/envelope-default) and decrypt finds the KMS-core key named in the message.
+
+KMS key (any key id form; in the key store, or with --kms aws / --kms-endpoint in that service):
+    key=ID [region=R] [profile=P]
+    -w key=alias/backups
+    -w key=1234abcd-12ab-34cd-56ef-1234567890ab region=eu-west-1 profile=prod
+  region= and profile= choose the region of a non-ARN id and the AWS profile (remote services).
+
+KMS discovery (decrypt and rewrap -u only; not mixed with -k or -w key=):
+    discovery=true [discovery-partition=P discovery-account=ID...]
+    -w discovery=true discovery-partition=aws discovery-account=111122223333
+  The partition and the accounts go together.
+
+Raw AES key (a file of 16, 24 or 32 bytes):
+    provider=raw-aes key=FILE namespace=NS name=NAME
+    -w provider=raw-aes key=aes.key namespace=backups name=aes-1
+
+Raw RSA key (PEM or DER; PKCS#8/PKCS#1 private key, SubjectPublicKeyInfo/PKCS#1 public key):
+    provider=raw-rsa key=FILE namespace=NS name=NAME padding=pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512
+    -w provider=raw-rsa key=rsa.pem namespace=backups name=rsa-1 padding=oaep-sha256
+
+Raw ECDH (private keys PEM PKCS#8, public keys DER or PEM SubjectPublicKeyInfo; \
+`envelope keygen ecdh` makes a pair):
+    provider=raw-ecdh scheme=static sender-key=PEM recipient-public-key=FILE
+    -w provider=raw-ecdh scheme=static sender-key=me.pem recipient-public-key=them.pub.pem
+  (decrypt: your own private key as sender-key, the other party's public key as recipient-public-key)
+    provider=raw-ecdh scheme=ephemeral recipient-public-key=FILE        (encrypt only)
+    -w provider=raw-ecdh scheme=ephemeral recipient-public-key=them.pub.pem
+    provider=raw-ecdh scheme=discovery recipient-key=PEM                (decrypt only)
+    -w provider=raw-ecdh scheme=discovery recipient-key=me.pem";
+
+/// The heading of the options every subcommand takes.
+const GLOBAL_HEADING: &str = "Global options";
+
 /// The command line's definition, with the exit-code table under every
 /// `kms <operation> --help` too (the operations are many; one place adds it).
 fn command() -> clap::Command {
@@ -252,7 +336,11 @@ fn algorithm_help() -> String {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let matches = match command().try_get_matches() {
+    let args = match argv::rewrite(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => return e.exit(),
+    };
+    let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
     };
@@ -262,14 +350,23 @@ pub fn main() -> ExitCode {
     };
     if let Some((_, sub)) = matches.subcommand() {
         let groups = key_groups(sub, "wrapping_keys");
-        match &mut cli.command {
-            Command::Encrypt(a) => a.common.wrapping_key_groups = groups,
-            Command::Decrypt(a) => a.common.wrapping_key_groups = groups,
+        let common = match &mut cli.command {
+            Command::Encrypt(a) => Some(&mut a.common),
+            Command::Decrypt(a) => Some(&mut a.common),
             Command::Rewrap(a) => {
-                a.common.wrapping_key_groups = groups;
                 a.unwrap_key_groups = key_groups(sub, "unwrap_keys");
+                Some(&mut a.common)
             }
-            Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => {}
+            Command::Inspect(_) | Command::Keygen { .. } | Command::Kms { .. } => None,
+        };
+        if let Some(common) = common {
+            common.wrapping_key_groups = groups;
+            let mut given = std::mem::take(&mut common.input);
+            given.append(&mut common.positional_inputs);
+            common.input = match wildcard::expand_all(given) {
+                Ok(paths) => paths,
+                Err(e) => return e.exit(),
+            };
         }
     }
     let ui = ui::Ui::new(cli.quiet, cli.verbose);

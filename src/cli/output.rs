@@ -15,6 +15,9 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use base64::engine::general_purpose::{GeneralPurpose, STANDARD};
+use base64::write::EncoderWriter;
+
 use super::error::CliError;
 
 /// An open output.
@@ -26,6 +29,11 @@ pub enum Output {
     /// An existing device, FIFO or socket (`/dev/null`, a named pipe), written
     /// directly like stdout: renaming a file over it would replace it.
     Special { file: File, name: String },
+    /// Another output, written base64-encoded (`--encode`).
+    Base64 {
+        encoder: Box<EncoderWriter<'static, GeneralPurpose, Output>>,
+        name: String,
+    },
 }
 
 /// What [`Output::file`] does about a missing parent directory.
@@ -83,7 +91,7 @@ impl MadeDirs {
 }
 
 /// The directory holding `path` (`.` for a bare name).
-fn parent_of(path: &Path) -> PathBuf {
+pub fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -160,7 +168,7 @@ impl Output {
             }
         };
         match tempfile::Builder::new()
-            .prefix(".envelope-")
+            .prefix(&super::stale::temp_prefix())
             .suffix(".tmp")
             .tempfile_in(&dir)
         {
@@ -183,9 +191,19 @@ impl Output {
         }
     }
 
+    /// This output, with what is written to it base64-encoded (`--encode`).
+    pub fn base64(self) -> Output {
+        let name = self.name();
+        Output::Base64 {
+            encoder: Box::new(EncoderWriter::new(self, &STANDARD)),
+            name,
+        }
+    }
+
     /// A name for messages.
     pub fn name(&self) -> String {
         match self {
+            Output::Base64 { name, .. } => name.clone(),
             Output::Stdout(_) => "stdout".into(),
             Output::File(f) => f.dest.display().to_string(),
             Output::Special { name, .. } => name.clone(),
@@ -198,6 +216,9 @@ impl Output {
             Output::Stdout(mut s) => s.flush().map_err(|e| CliError::io("stdout", e)),
             Output::File(mut f) => f.commit(),
             Output::Special { mut file, name } => file.flush().map_err(|e| CliError::io(name, e)),
+            Output::Base64 { mut encoder, name } => {
+                encoder.finish().map_err(|e| CliError::io(name, e))?.commit()
+            }
         }
     }
 
@@ -207,6 +228,9 @@ impl Output {
     pub fn finish(self) -> Result<Option<Finished>, CliError> {
         match self {
             Output::File(mut f) => f.finish().map(Some),
+            Output::Base64 { mut encoder, name } => {
+                encoder.finish().map_err(|e| CliError::io(name, e))?.finish()
+            }
             other => other.commit().map(|()| None),
         }
     }
@@ -215,6 +239,7 @@ impl Output {
         match self {
             Output::Stdout(s) => Ok(s),
             Output::Special { file, .. } => Ok(file),
+            Output::Base64 { encoder, .. } => Ok(encoder.as_mut()),
             Output::File(f) => match &mut f.tmp {
                 Some(t) => Ok(t),
                 None => Err(io::Error::other("output already closed")),

@@ -88,6 +88,10 @@ pub struct Plan {
     pub files: u64,
     /// Total input bytes, if every input is a file.
     pub total_size: Option<u64>,
+    /// `--skip-existing`: jobs whose output file exists are not run.
+    pub skip_existing: bool,
+    /// How many jobs the checked plan skips so.
+    pub skipped: u64,
 }
 
 #[derive(Debug)]
@@ -116,6 +120,12 @@ impl Plan {
             Shape::Single(job) => Some(job),
             Shape::Tree { .. } => None,
         }
+    }
+
+    /// Whether `job` is skipped: `--skip-existing`, and its output file exists
+    /// (outputs appear under their names only when complete).
+    pub fn skips(&self, job: &Job) -> bool {
+        self.skip_existing && matches!(&job.dest, Dest::File(p) if p.is_file())
     }
 
     /// Whether a job writes to stdout.
@@ -264,6 +274,12 @@ fn is_dash(p: &Path) -> bool {
 /// Builds and checks the jobs for `common` in `mode`. The check walks every
 /// input tree once (see [`check`]), so a bad command line writes nothing.
 pub fn plan(common: &CommonArgs, mode: Op, ui: &Ui) -> Result<Plan, CliError> {
+    if common.interactive {
+        return Err(CliError::usage(
+            "--interactive: envelope never prompts; existing outputs are refused unless --force \
+             (overwrite) or --skip-existing (keep them)",
+        ));
+    }
     let stdin = [PathBuf::from("-")];
     let inputs: &[PathBuf] = if common.input.is_empty() {
         &stdin
@@ -348,6 +364,8 @@ pub fn plan(common: &CommonArgs, mode: Op, ui: &Ui) -> Result<Plan, CliError> {
         suffix: common.suffix.clone(),
         files: 0,
         total_size: Some(0),
+        skip_existing: common.skip_existing,
+        skipped: 0,
     };
     check(&mut plan, common, ui)?;
     Ok(plan)
@@ -464,10 +482,19 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
     let metadata = common.metadata_output.as_deref().filter(|p| !is_dash(p));
     let remember_all = matches!(&plan.shape, Shape::Tree { inputs } if inputs.len() > 1);
     let mut seen: HashMap<PathBuf, String> = HashMap::new();
-    let (mut files, mut total) = (0u64, Some(0u64));
+    let (mut files, mut total, mut skipped) = (0u64, Some(0u64), 0u64);
+    // Stale temporary outputs of dead runs, in the directories written to.
+    let mut stale = match &plan.shape {
+        Shape::Single(Job {
+            dest: Dest::File(p), ..
+        }) => super::stale::clean(&super::output::parent_of(p)),
+        Shape::Single(_) => 0,
+        Shape::Tree { .. } => super::stale::clean(&common.output),
+    };
     for step in plan.steps(Some(ui)) {
         let job = match step? {
-            Step::Dir(_) => {
+            Step::Dir(d) => {
+                stale += super::stale::clean(&d);
                 if !remember_all {
                     seen.clear();
                 }
@@ -475,6 +502,10 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
             }
             Step::File(job) => job,
         };
+        if plan.skips(&job) {
+            skipped += 1;
+            continue;
+        }
         files += 1;
         total = total.zip(job.size).map(|(t, s)| t + s);
         if let (Some(m), Source::File(src)) = (metadata, &job.source) {
@@ -523,6 +554,17 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
     }
     plan.files = files;
     plan.total_size = total;
+    plan.skipped = skipped;
+    if stale > 0 {
+        ui.note(format!(
+            "removed {stale} temporary file(s) left by runs that were killed (.envelope-*.tmp)"
+        ));
+    }
+    if skipped > 0 {
+        ui.note(format!(
+            "skipping {skipped} file(s) whose output exists (--skip-existing)"
+        ));
+    }
     Ok(())
 }
 

@@ -14,8 +14,8 @@ use envelope::keyring::Keyring;
 use envelope::stream::{AuthenticatedHeader, DecryptOptions, RewrapOptions, StreamSummary};
 
 use super::crypt::{
-    check_required_keys, limits, parse_context, parse_suite, policy, run, store_detail, threads, Blame,
-    Counted, Failed,
+    check_required_keys, check_swallowed_input, limits, max_edks_read, parse_context, parse_suite, policy,
+    run, store_detail, threads, Blame, Counted, Failed,
 };
 use super::error::CliError;
 use super::keyrings::{keyring_from_args, KeyService, Mode};
@@ -26,14 +26,15 @@ use super::ui::{Progress, Ui};
 use super::RewrapArgs;
 
 pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<(), CliError> {
+    check_swallowed_input(&a.common)?;
     let ctx = parse_context(&a.common.encryption_context)?;
     let suite = parse_suite(a.algorithm.as_deref())?;
     let commitment_policy = policy(&a.common)?;
     let plan = plan::plan(&a.common, Op::Rewrap, ui)?;
     if plan.writes_stdout() {
-        check_stdout(false)?;
+        check_stdout(a.common.encode)?;
     }
-    let mut meta = Metadata::open(a.common.metadata_output.as_deref(), plan.writes_stdout())?;
+    let mut meta = Metadata::open(&a.common, plan.writes_stdout(), "rewrap")?;
     let unwrap = keyring_from_args(&a.unwrap_key_groups, &[], Mode::Decrypt, service)?;
     let wrap = keyring_from_args(
         &a.common.wrapping_key_groups,
@@ -45,7 +46,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
         decrypt: DecryptOptions {
             commitment_policy,
             reproduced_encryption_context: ctx.pairs,
-            max_encrypted_data_keys: a.common.max_encrypted_data_keys,
+            max_encrypted_data_keys: Some(max_edks_read(&a.common)),
             unsigned_only: false,
             limits: limits(a.max_length),
         },

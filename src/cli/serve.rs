@@ -103,7 +103,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
 
 fn note(quiet: bool, line: std::fmt::Arguments<'_>) {
     if !quiet {
-        let _ = writeln!(std::io::stderr(), "envelope kms serve: {line}");
+        super::terminal::stderr_line("envelope kms serve", line);
     }
 }
 
@@ -171,6 +171,10 @@ pub fn serve(a: ServeArgs, keystore: Option<&Path>, quiet: bool, verbose: bool) 
             shutdown_grace: a.shutdown_grace,
         },
         log_requests: verbose,
+        // What clients sent reaches the terminal through the CLI's one escaping.
+        log: Some(envelope::server::RequestLog(Arc::new(|line: &str| {
+            super::terminal::stderr_line("envelope kms serve", line)
+        }))),
     };
     // Refused before the store is touched.
     config.check_exposure().map_err(server_error)?;

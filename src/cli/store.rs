@@ -1,7 +1,6 @@
 //! Opening the KMS core's key store for a CLI run: which runs may create a
 //! store, the note when one is created, and the message when there is none.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use envelope::kms::{KmsConfig, KmsCore, KmsError, KmsErrorKind};
@@ -62,7 +61,7 @@ pub fn open(keystore: Option<&Path>, need: Need) -> Result<KmsCore, Refused> {
         Need::MayCreate => KmsCore::open(config).map_err(Refused::Kms)?,
     };
     if core.created() {
-        let _ = writeln!(std::io::stderr(), "envelope: {}", creation_note(&core));
+        super::terminal::stderr_line("envelope", creation_note(&core));
     }
     Ok(core)
 }

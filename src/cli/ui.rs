@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::terminal;
+
 /// How long a run goes before its progress bar appears.
 const BAR_DELAY: Duration = Duration::from_secs(1);
 
@@ -57,10 +59,11 @@ impl Ui {
         self.eprint(msg);
     }
 
-    /// Writes `envelope: msg` to stderr around the progress bar. A stderr that
-    /// cannot be written is ignored: there is nowhere left to report it.
+    /// Writes `envelope: msg` to stderr around the progress bar, escaped and
+    /// bounded ([`terminal::line`]). A stderr that cannot be written is
+    /// ignored: there is nowhere left to report it.
     fn eprint(&self, msg: impl Display) {
-        let line = format!("envelope: {msg}\n");
+        let line = terminal::line("envelope", msg);
         let bar = self.bar.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let write = || {
             let _ = io::stderr().lock().write_all(line.as_bytes());

@@ -237,6 +237,27 @@ impl RsaPrivateKey {
         };
         Some(Zeroizing::new(plain.to_vec()))
     }
+
+    /// Unwraps a key of exactly `len` bytes from `ciphertext`; `None` if it
+    /// does not decrypt under this key and padding, or decrypts to another
+    /// length.
+    ///
+    /// The two failures must look the same (PKCS#1 v1.5 padding oracles,
+    /// Bleichenbacher's and Marvin's, tell them apart): after the backend's
+    /// own constant-time padding check, both take the same steps (the same
+    /// buffers, the same copy) and end in the one `None`. aws-lc-rs offers no
+    /// implicit rejection, which would hide even a success.
+    pub fn unwrap_key(&self, ciphertext: &[u8], len: usize) -> Option<Secret> {
+        let mut buf = Zeroizing::new(vec![0u8; self.public.bits.div_ceil(8)]);
+        let got = match &self.dec {
+            Decrypter::Pkcs1(k) => k.decrypt(ciphertext, &mut buf).map(|p| p.len()),
+            Decrypter::Oaep(k, alg) => k.decrypt(alg, ciphertext, &mut buf, None).map(|p| p.len()),
+        };
+        let mut key = Zeroizing::new(vec![0u8; len]);
+        let n = len.min(buf.len());
+        key[..n].copy_from_slice(&buf[..n]);
+        (got.ok() == Some(len)).then_some(key)
+    }
 }
 
 /// The key of an RSA key file: the private key, or only the public key.
@@ -492,6 +513,21 @@ mod tests {
             }
             // Randomized padding: two encryptions differ.
             assert_ne!(public.encrypt(b"k").unwrap(), public.encrypt(b"k").unwrap());
+        }
+    }
+
+    #[test]
+    fn unwrap_key_takes_only_the_expected_length() {
+        for p in RsaPadding::ALL {
+            let private = RsaPrivateKey::from_pem(PRIVATE, p).unwrap();
+            let c = private.public_key().encrypt(&[7u8; 32]).unwrap();
+            assert_eq!(&private.unwrap_key(&c, 32).unwrap()[..], &[7u8; 32], "{p}");
+            assert!(private.unwrap_key(&c, 16).is_none(), "{p}");
+            let mut bad = c.clone();
+            bad[100] ^= 1;
+            assert!(private.unwrap_key(&bad, 32).is_none(), "{p}");
+            assert!(private.unwrap_key(&c[1..], 32).is_none(), "{p}");
+            assert!(private.unwrap_key(&[], 32).is_none(), "{p}");
         }
     }
 

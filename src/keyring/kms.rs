@@ -79,9 +79,21 @@ fn bad_edk(fault: EdkFault) -> Error {
 fn edk_arn(edk: &EncryptedDataKey) -> Result<(String, Arn)> {
     let text = std::str::from_utf8(&edk.provider_info).map_err(|_| bad_edk(EdkFault::ProviderInfoNotUtf8))?;
     match Arn::parse(text) {
-        Some(arn) if arn.is_kms_key() => Ok((text.to_owned(), arn)),
+        Some(arn) if arn.is_kms_key() && names_a_place(&arn) => Ok((text.to_owned(), arn)),
         _ => Err(bad_edk(EdkFault::ProviderInfoNotKeyArn(text.to_owned()))),
     }
+}
+
+/// Whether the ARN's partition, region and account are words AWS could
+/// have written (lowercase letters, digits, hyphens). A damaged one (a bit
+/// flipped in `us-east-1` gives `us,east-1`) is the message's fault, found
+/// here as tampering, rather than a request the key service's client
+/// cannot even build (which would read as a key-service failure).
+fn names_a_place(arn: &Arn) -> bool {
+    [&arn.partition, &arn.region, &arn.account].iter().all(|f| {
+        f.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
 }
 
 /// Checks a response's KeyId is a key ARN, as the ESDK requires before writing it.

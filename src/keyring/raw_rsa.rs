@@ -166,17 +166,24 @@ impl Keyring for RawRsaKeyring {
         };
         let key_len = materials.suite.key_len;
         let mut matched = 0usize;
+        let mut found = None;
+        // Every matching EDK is tried, whatever the ones before gave: no exit
+        // that depends on an unwrap's outcome, and a bad padding and a good
+        // padding of the wrong length are one failure (see `unwrap_key`).
+        // The message's EDK count bounds the work (`max_encrypted_data_keys`).
         for edk in edks {
             if edk.provider_id != self.namespace || edk.provider_info != self.name.as_bytes() {
                 continue;
             }
             matched += 1;
-            if let Some(key) = private.decrypt(&edk.ciphertext) {
-                if key.len() == key_len {
-                    materials.plaintext_data_key = Some(key);
-                    return Ok(());
-                }
+            let key = private.unwrap_key(&edk.ciphertext, key_len);
+            if found.is_none() {
+                found = key;
             }
+        }
+        if let Some(key) = found {
+            materials.plaintext_data_key = Some(key);
+            return Ok(());
         }
         Err(Error::NoDataKey(if matched == 0 {
             format!(
@@ -308,6 +315,57 @@ mod tests {
         match r {
             Err(Error::NoDataKey(m)) => m,
             other => panic!("expected NoDataKey, got {other:?}"),
+        }
+    }
+
+    /// A bad PKCS#1 v1.5 padding and a good padding around a key of the
+    /// wrong length end the same way: the same error, no key, and a good EDK
+    /// after either still opens.
+    #[test]
+    fn pkcs1_padding_failures_are_indistinguishable() {
+        let suite = AlgorithmSuite::DEFAULT;
+        let kr = keyring(RsaPadding::Pkcs1, Some(PUBLIC), Some(PRIVATE));
+        let public = RsaPublicKey::from_pem(PUBLIC, RsaPadding::Pkcs1).unwrap();
+        let edk = |ciphertext: Vec<u8>| EncryptedDataKey {
+            provider_id: "rsa-ns".into(),
+            provider_info: b"rsa-key".to_vec(),
+            ciphertext,
+        };
+        // Below the modulus (first byte zero) but not a type-2 block.
+        let mut bad_padding = vec![0x42u8; 256];
+        bad_padding[0] = 0;
+        let bad_padding = edk(bad_padding);
+        assert!(RsaPrivateKey::from_pem(PRIVATE, RsaPadding::Pkcs1)
+            .unwrap()
+            .decrypt(&bad_padding.ciphertext)
+            .is_none());
+        let wrong_length = edk(public.encrypt(&[9u8; 16]).unwrap());
+        assert_eq!(
+            RsaPrivateKey::from_pem(PRIVATE, RsaPadding::Pkcs1)
+                .unwrap()
+                .decrypt(&wrong_length.ciphertext)
+                .map(|k| k.len()),
+            Some(16)
+        );
+        let a = expect_no_key(&kr, suite, std::slice::from_ref(&bad_padding));
+        let b = expect_no_key(&kr, suite, std::slice::from_ref(&wrong_length));
+        assert_eq!(a, b);
+        assert_eq!(
+            expect_no_key(&kr, suite, &[bad_padding.clone(), wrong_length.clone()]),
+            expect_no_key(&kr, suite, &[wrong_length.clone(), bad_padding.clone()])
+        );
+        let mut em = enc_materials(suite);
+        kr.on_encrypt(&mut em).unwrap();
+        let good = em.encrypted_data_keys[0].clone();
+        for edks in [
+            [bad_padding.clone(), good.clone()],
+            [wrong_length.clone(), good.clone()],
+            [good.clone(), bad_padding.clone()],
+            [good.clone(), wrong_length.clone()],
+        ] {
+            let mut dm = dec_materials(suite);
+            kr.on_decrypt(&mut dm, &edks).unwrap();
+            assert_eq!(dm.plaintext_data_key, em.plaintext_data_key);
         }
     }
 

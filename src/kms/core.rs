@@ -206,7 +206,7 @@ impl KmsCore {
         self.identity.key_arn(key_id)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
         self.conn
             .lock()
             .map_err(|_| KmsError::internal("the key store handle was poisoned by a panic"))
@@ -219,6 +219,7 @@ impl KmsCore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        self.root.check_current(&tx, self.keystore())?;
         let out = f(&tx)?;
         tx.commit().map_err(db)?;
         Ok(out)
@@ -236,6 +237,7 @@ impl KmsCore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(db)?;
+        self.root.check_current(&tx, self.keystore())?;
         f(&tx)
     }
 
@@ -249,6 +251,7 @@ impl KmsCore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        self.root.check_current(&tx, self.keystore())?;
         let expired = store::expired_keys(&tx, now)?;
         for id in &expired {
             store::delete_key(&tx, id)?;

@@ -35,6 +35,7 @@ mod identity;
 mod ids;
 mod migrate;
 mod ops;
+mod rekey;
 mod rootkey;
 mod rsa;
 mod seed;
@@ -54,6 +55,7 @@ pub use config::{
 pub use error::{KmsError, KmsErrorKind};
 pub use ids::Arn;
 pub use ops::{MAX_CIPHERTEXT_BLOB, MAX_NUMBER_OF_BYTES, MAX_PLAINTEXT};
+pub use rekey::RootKeyChange;
 pub use seed::{Seed, SeedAlias, SeedKey, SeedReport};
 pub use specs::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage};
 pub use types::{

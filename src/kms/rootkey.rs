@@ -40,6 +40,8 @@ use crate::crypto::{ct_eq, fill_random, random_secret, Secret};
 
 /// File name of the root key in key-file mode.
 pub(crate) const KEY_FILE: &str = "root.key";
+/// The next root key while a change is under way (see [`change`]).
+pub(crate) const PENDING_KEY_FILE: &str = "root.key.new";
 const ROOT_LEN: usize = 32;
 const SALT_LEN: usize = 16;
 /// Argon2id cost for new stores: 64 MiB, 3 passes, 1 lane (RFC 9106's second
@@ -119,13 +121,30 @@ impl<'a> Binding<'a> {
 /// The unlocked root key.
 pub(crate) struct RootKey {
     gcm: AesGcm,
+    /// Its verifier, to notice a store whose root key changed since.
+    verifier: Vec<u8>,
 }
 
 impl RootKey {
     fn new(key: &[u8]) -> Result<RootKey, KmsError> {
         Ok(RootKey {
             gcm: AesGcm::new(key)?,
+            verifier: verifier(key),
         })
+    }
+
+    /// Fails if the store's root key is no longer this one: another process
+    /// changed it (see [`change`]) after this one unlocked the store, and a
+    /// token sealed now would not open under the store's key.
+    pub(crate) fn check_current(&self, conn: &Connection, dir: &Path) -> Result<(), KmsError> {
+        match store::meta_get(conn, META_VERIFIER)? {
+            Some(v) if ct_eq(&v, &self.verifier) => Ok(()),
+            _ => Err(denied(format!(
+                "the root key of the key store in {} was changed after this process opened it: \
+                 open the store again",
+                dir.display()
+            ))),
+        }
     }
 
     /// Encrypts key material into a token bound to `binding`.
@@ -219,15 +238,22 @@ fn read_key_file(path: &Path) -> Result<Option<Secret>, KmsError> {
 
 /// Writes a fresh root key file atomically (temporary file, then rename).
 fn create_key_file(dir: &Path) -> Result<Secret, KmsError> {
-    let path = dir.join(KEY_FILE);
+    write_key_file(dir, KEY_FILE)
+}
+
+/// Writes a fresh random key as `dir/name`, atomically and durably (a
+/// temporary file, synced, renamed, then the directory synced).
+fn write_key_file(dir: &Path, name: &str) -> Result<Secret, KmsError> {
+    let path = dir.join(name);
     let key = random_secret(ROOT_LEN)?;
-    let tmp = dir.join(format!("{KEY_FILE}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!("{name}.tmp-{}", std::process::id()));
     let write = || -> io::Result<()> {
         let mut f = files::private_file(&tmp)?;
         f.set_len(0)?;
         f.write_all(&key)?;
         f.sync_all()?;
-        fs::rename(&tmp, &path)
+        fs::rename(&tmp, &path)?;
+        sync_dir(dir)
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
@@ -299,12 +325,17 @@ pub(crate) fn unlock(
         }
         (b"file", None) => {
             let path = dir.join(KEY_FILE);
-            read_key_file(&path)?.ok_or_else(|| {
+            let key = read_key_file(&path)?.ok_or_else(|| {
                 denied(format!(
                     "the root key file {} is missing: the keys in this store cannot be opened",
                     path.display()
                 ))
-            })?
+            })?;
+            if ct_eq(&verifier(&key), &expected) {
+                key
+            } else {
+                finish_change(dir, &expected)?.unwrap_or(key)
+            }
         }
         (b"passphrase", None) => {
             return Err(denied(format!(
@@ -336,6 +367,79 @@ pub(crate) fn unlock(
         }));
     }
     RootKey::new(&root)
+}
+
+/// Syncs a directory, so that a rename in it survives a crash.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A root-key change that stopped after its database transaction committed
+/// and before `root.key.new` became `root.key`: the pending key is the one
+/// the store's verifier names, so it is put in place now (rolled forward)
+/// and returned. `None` when there is no such change to finish.
+fn finish_change(dir: &Path, expected: &[u8]) -> Result<Option<Secret>, KmsError> {
+    let pending = dir.join(PENDING_KEY_FILE);
+    let Some(key) = read_key_file(&pending).ok().flatten() else {
+        return Ok(None);
+    };
+    if !ct_eq(&verifier(&key), expected) {
+        return Ok(None);
+    }
+    match fs::rename(&pending, dir.join(KEY_FILE)) {
+        // Another opener finished it first: the key is the same.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        r => r
+            .and_then(|_| sync_dir(dir))
+            .map_err(|e| io_err("put in place the new root key file", &pending, e))?,
+    }
+    Ok(Some(key))
+}
+
+/// The store's root-key mode: a key file, or a passphrase.
+pub(crate) fn is_passphrase_store(conn: &Connection) -> Result<bool, KmsError> {
+    Ok(store::meta_get(conn, META_KIND)?.as_deref() == Some(b"passphrase"))
+}
+
+/// Makes the next root key of the store in `dir` inside the write
+/// transaction `tx` of a change (module `rekey`), whose tokens the caller
+/// then re-seals under it: in key-file mode a fresh random key, written to
+/// `root.key.new` (synced) before anything in the database changes; with a
+/// passphrase, the key derived from `passphrase` with a fresh salt and the
+/// current Argon2id cost, both stored in `tx`. The verifier is replaced in
+/// `tx` too. After `tx` commits, [`publish`] puts a new key file in place.
+///
+/// The promise, whenever the process dies: before the commit the old root
+/// key opens the store (the database is unchanged; a stray `root.key.new`
+/// is ignored and replaced by the next change); after it, the new one does
+/// (a `root.key.new` that the verifier names is rolled forward by
+/// [`unlock`]). Never neither.
+pub(crate) fn change(tx: &Connection, dir: &Path, passphrase: Option<&[u8]>) -> Result<RootKey, KmsError> {
+    let root = match passphrase {
+        Some(p) => {
+            let mut salt = [0u8; SALT_LEN];
+            fill_random(&mut salt)?;
+            let root = derive(p, &salt, ARGON2_PARAMS)?;
+            store::meta_set(tx, META_SALT, &salt)?;
+            store::meta_set(tx, META_PARAMS, &encode_params(ARGON2_PARAMS))?;
+            root
+        }
+        None => write_key_file(dir, PENDING_KEY_FILE)?,
+    };
+    store::meta_set(tx, META_VERIFIER, &verifier(&root))?;
+    RootKey::new(&root)
+}
+
+/// Puts the new key file of a committed key-file change in place.
+pub(crate) fn publish(dir: &Path) -> Result<(), KmsError> {
+    let pending = dir.join(PENDING_KEY_FILE);
+    fs::rename(&pending, dir.join(KEY_FILE))
+        .and_then(|_| sync_dir(dir))
+        .map_err(|e| io_err("put in place the new root key file", &pending, e))
 }
 
 #[cfg(test)]

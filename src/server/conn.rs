@@ -30,7 +30,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 
 use super::handler::{self, State};
-use super::{ServerConfig, ServerError, StoreIdentity, TlsFiles};
+use super::{RequestLog, ServerConfig, ServerError, StoreIdentity, TlsFiles};
 use crate::kms::KmsCore;
 
 /// hyper's read buffer, which bounds a request head (request line and
@@ -255,6 +255,7 @@ pub(super) async fn serve(
         core,
         require_sigv4: config.require_sigv4,
         log_requests: config.log_requests,
+        log: config.log.clone(),
         limits: limits.clone(),
     });
     let registry = Arc::new(Registry {
@@ -270,7 +271,7 @@ pub(super) async fn serve(
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     if state.log_requests {
-                        eprintln!("envelope kms serve: accept failed: {e}");
+                        RequestLog::write(state.log.as_ref(), format_args!("accept failed: {e}"));
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -281,7 +282,10 @@ pub(super) async fn serve(
         let _ = stream.set_nodelay(true);
         let Some((id, conn)) = registry.admit(limits.max_connections) else {
             if state.log_requests {
-                eprintln!("envelope kms serve: {peer} refused: connection limit reached");
+                RequestLog::write(
+                    state.log.as_ref(),
+                    format_args!("{peer} refused: connection limit reached"),
+                );
             }
             if tls.is_none() {
                 let _ = stream.try_write(&busy_response());

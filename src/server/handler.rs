@@ -27,6 +27,7 @@ pub(super) struct State {
     pub identity: StoreIdentity,
     pub require_sigv4: bool,
     pub log_requests: bool,
+    pub log: Option<super::RequestLog>,
     pub limits: Limits,
 }
 
@@ -117,7 +118,7 @@ pub(super) async fn handle(
     let mut log = LogLine::default();
     let outcome = process(&state, req, &mut log).await;
     if state.log_requests {
-        log.print(peer, &outcome, start);
+        log.print(state.log.as_ref(), peer, &outcome, start);
     }
     let status =
         hyper::StatusCode::from_u16(outcome.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
@@ -306,7 +307,7 @@ struct LogLine {
 }
 
 impl LogLine {
-    fn print(&self, peer: SocketAddr, outcome: &Outcome, start: Instant) {
+    fn print(&self, sink: Option<&super::RequestLog>, peer: SocketAddr, outcome: &Outcome, start: Instant) {
         let op = self.op.map_or("-", Op::name);
         let key = self.key.as_deref().unwrap_or("-");
         let error = outcome
@@ -320,9 +321,9 @@ impl LogLine {
             .map(|a| format!(" by {a}"))
             .unwrap_or_default();
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        eprintln!(
-            "envelope kms serve: {peer}{who} {op} {key} {}{error} {ms:.2}ms",
-            outcome.status
+        super::RequestLog::write(
+            sink,
+            format_args!("{peer}{who} {op} {key} {}{error} {ms:.2}ms", outcome.status),
         );
     }
 }

@@ -142,6 +142,32 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// One line per request on stderr.
     pub log_requests: bool,
+    /// Where the log's lines go instead of stderr (each line without a
+    /// prefix or line end). The lines carry what clients sent (key ids,
+    /// access key ids, the errors about them), control characters included:
+    /// a sink that shows them on a terminal should escape them, as the CLI's
+    /// does. `None`: stderr, as `envelope kms serve: LINE`, unescaped.
+    pub log: Option<RequestLog>,
+}
+
+/// A destination for the request log's lines ([`ServerConfig::log`]).
+#[derive(Clone)]
+pub struct RequestLog(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestLog(..)")
+    }
+}
+
+impl RequestLog {
+    /// Writes one line to this sink, or to stderr when there is none.
+    pub(crate) fn write(sink: Option<&RequestLog>, line: std::fmt::Arguments<'_>) {
+        match sink {
+            Some(RequestLog(f)) => f(&line.to_string()),
+            None => eprintln!("envelope kms serve: {line}"),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -154,6 +180,7 @@ impl ServerConfig {
             allow_exposed_plaintext_keys: false,
             limits: Limits::default(),
             log_requests: false,
+            log: None,
         }
     }
 

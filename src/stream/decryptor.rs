@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::content_cipher::ContentCipher;
 use super::setup::prepare_decrypt;
 use super::setup::DecryptSetup;
 use super::DecryptOptions;
 use crate::crypto::signature;
-use crate::error::{Error, Part, Result};
+use crate::error::{ApiMisuse, Error, Part, Result};
 use crate::format::body::{self, BlockKind, FrameHeader, NonFramedHeader};
 use crate::format::header::{self, ContentType, Header};
 use crate::format::Parsed;
@@ -30,6 +30,8 @@ enum State {
     NonFramed(NonFramedHeader),
     Footer,
     Done,
+    /// An error ended the message: nothing more is accepted.
+    Failed,
 }
 
 /// What [`Decryptor::hand_over`] lends out for the body.
@@ -129,7 +131,30 @@ impl<'k> Decryptor<'k> {
     }
 
     /// Feeds message bytes, appending any plaintext that is now releasable to `out`.
+    ///
+    /// After an error the decryptor is spent: every later call fails with
+    /// [`ApiMisuse::UsedAfterError`](crate::ApiMisuse::UsedAfterError), and
+    /// the plaintext it held is wiped, so that no input after a refusal is
+    /// parsed, authenticated or released.
     pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if matches!(self.state, State::Failed) {
+            return Err(ApiMisuse::UsedAfterError.into());
+        }
+        let r = self.update_inner(input, out);
+        if r.is_err() {
+            self.fail();
+        }
+        r
+    }
+
+    /// Ends the message after an error: nothing buffered or held survives.
+    fn fail(&mut self) {
+        self.state = State::Failed;
+        self.buf.zeroize();
+        self.held.zeroize();
+    }
+
+    fn update_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if input.is_empty() {
             return Ok(());
         }
@@ -161,6 +186,7 @@ impl<'k> Decryptor<'k> {
         let part = match self.state {
             State::Done if self.buf.is_empty() => return Ok(()),
             State::Done => return Err(Error::TrailingData),
+            State::Failed => return Err(ApiMisuse::UsedAfterError.into()),
             State::Header => Part::Header,
             State::FrameHeader => Part::Frame(self.next_seq),
             State::Frame(fh) => Part::Frame(fh.seq),
@@ -240,6 +266,7 @@ impl<'k> Decryptor<'k> {
                 State::NonFramedHeader => self.step_non_framed_header(rest)?,
                 State::NonFramed(nh) => self.step_non_framed(nh, rest, out)?,
                 State::Footer => self.step_footer(rest, out)?,
+                State::Failed => return Err(ApiMisuse::UsedAfterError.into()),
             };
             match step {
                 Some(n) => {

@@ -216,4 +216,40 @@ impl Encryptor {
         }
         Ok(())
     }
+
+    /// For the structure-aware fuzz target ([`crate::internal::Forger`]):
+    /// seals `content` as a frame with any sequence number and kind, where
+    /// [`Encryptor::update`] only ever writes the next one. The frame is
+    /// hashed for the signature like any other.
+    pub(crate) fn forge_frame(
+        &mut self,
+        seq: u32,
+        is_final: bool,
+        content: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.write_header(out);
+        let start = out.len();
+        self.cipher.seal_frame(seq, is_final, content, out)?;
+        self.hash(&out[start..]);
+        Ok(())
+    }
+
+    /// For [`crate::internal::Forger`]: appends raw bytes to the signed part
+    /// of the message.
+    pub(crate) fn forge_bytes(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        self.write_header(out);
+        out.extend_from_slice(bytes);
+        self.hash(bytes);
+    }
+
+    /// For [`crate::internal::Forger`]: ends the message with the signature
+    /// over everything written so far (signing suites; nothing otherwise).
+    pub(crate) fn forge_footer(mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.write_header(out);
+        if let (Some(signer), Some(h)) = (self.signer.take(), self.hasher.take()) {
+            write_footer(out, &signer.sign(h)?)?;
+        }
+        Ok(())
+    }
 }

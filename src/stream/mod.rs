@@ -17,6 +17,7 @@ pub mod cache;
 pub(crate) mod content_cipher;
 mod decryptor;
 mod encryptor;
+mod held;
 mod io;
 mod parallel;
 mod pipeline;
@@ -28,7 +29,9 @@ pub mod tokio;
 pub use authenticated_header::AuthenticatedHeader;
 pub use decryptor::Decryptor;
 pub use encryptor::Encryptor;
+pub use held::HeldPlaintext;
 pub use io::{decrypt_stream, encrypt_stream, DecryptingReader, EncryptingWriter, StreamSummary};
+pub(crate) use parallel::Tuning;
 pub use parallel::{available_threads, decrypt_stream_parallel, encrypt_stream_parallel};
 pub use rewrap::{rewrap_stream, RewrapOptions, RewrapSummary};
 
@@ -59,6 +62,7 @@ pub struct EncryptOptions {
     /// header; the decryptor must supply those pairs again.
     pub required_encryption_context_keys: Vec<String>,
     /// Fail if the keyrings produce more encrypted data keys than this.
+    /// Default `None`: no limit beyond the format's 65,535.
     pub max_encrypted_data_keys: Option<u16>,
     /// The plaintext's length, when known in advance. Encrypting more bytes
     /// than declared fails. Data-key caching needs it: a message of unknown
@@ -93,7 +97,15 @@ pub struct DecryptOptions {
     /// header has the key; pairs the header lacks are the required-only pairs
     /// of a required-encryption-context message.
     pub reproduced_encryption_context: EncryptionContext,
-    /// Fail as soon as a header declares more encrypted data keys than this.
+    /// Fail as soon as a header declares more encrypted data keys than this,
+    /// before any is unwrapped ([`Error::TooManyEncryptedDataKeys`]).
+    ///
+    /// Default `None`: no limit beyond the format's 65,535, as in the ESDK.
+    /// Set it for untrusted messages: each EDK may cost the keyring a
+    /// decryption attempt (a raw RSA private-key operation, a KMS call), so a
+    /// hostile header can make opening it slow. The `envelope` CLI uses 32.
+    ///
+    /// [`Error::TooManyEncryptedDataKeys`]: crate::Error::TooManyEncryptedDataKeys
     pub max_encrypted_data_keys: Option<u16>,
     /// Refuse signed messages right after the header is parsed.
     pub unsigned_only: bool,

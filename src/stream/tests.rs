@@ -246,3 +246,35 @@ fn a_reproduced_pair_the_message_lacks_is_named() {
         other => panic!("expected a context error naming the key, got {other:?}"),
     }
 }
+
+/// A decryptor that refused its input accepts nothing more (issue 10,
+/// informational): not the rest of a message whose frame failed, and not a
+/// whole valid message fed after a failure.
+#[test]
+fn a_failed_decryptor_accepts_no_more_input() {
+    let k = FixedKey(9);
+    let suite = &AlgorithmSuite::AES_256_GCM_HKDF_SHA512_COMMIT_KEY;
+    let pt = pattern(200);
+    let ct = encrypt(&k, &enc_opts(suite, 16), &pt).unwrap();
+    let header_len = {
+        let mut d = Decryptor::new(&k, allow_all());
+        d.read_header(&ct).unwrap().unwrap()
+    };
+    // A bit flipped in the second frame: the first frame is released, then the
+    // failure; the frames after it are never opened, whatever comes next.
+    let mut bad = ct.clone();
+    bad[header_len + 4 + 12 + 16 + 16 + 10] ^= 1;
+    let mut d = Decryptor::new(&k, allow_all());
+    let mut out = Vec::new();
+    assert!(matches!(d.update(&bad, &mut out), Err(Error::Authentication(_))));
+    let released = out.len();
+    assert_eq!(&out[..], &pt[..released]);
+    for more in [&ct[header_len..], &ct[..], &[][..]] {
+        assert!(matches!(
+            d.update(more, &mut out),
+            Err(Error::ApiMisuse(crate::error::ApiMisuse::UsedAfterError))
+        ));
+    }
+    assert!(d.finish().is_err());
+    assert_eq!(out.len(), released);
+}

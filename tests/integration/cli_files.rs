@@ -826,7 +826,8 @@ fn rsa_keys_multi_keyrings_and_edk_limits() {
         env.ok(&with(&["decrypt", "-i", "multi.enc", "-o", &out], key));
         assert_eq!(env.read(&out), env.read("p"));
     }
-    // --max-encrypted-data-keys: three are too many to read, or to write.
+    // --max-encrypted-data-keys: three are too many to read, or to write (a
+    // limit a valid message exceeds: exit 2, the flag named).
     let err = env.fails(
         &with(
             &[
@@ -840,9 +841,12 @@ fn rsa_keys_multi_keyrings_and_edk_limits() {
             ],
             &aes,
         ),
-        1,
+        2,
     );
-    assert!(err.contains("too many encrypted data keys"), "{err}");
+    assert!(
+        err.contains("too many encrypted data keys") && err.contains("--max-encrypted-data-keys"),
+        "{err}"
+    );
     env.ok(&with(
         &[
             "decrypt",

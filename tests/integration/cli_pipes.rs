@@ -256,3 +256,55 @@ sys.exit(rc)
     let pt = envelope::stream::decrypt(&k, &envelope::stream::DecryptOptions::default(), &ct).unwrap();
     assert_eq!(pt.plaintext, b"abc\n");
 }
+
+/// `decrypt --buffer` to stdout holds at most 64 MiB of plaintext in
+/// memory; the rest waits in an unnamed temporary file that never appears
+/// in `$TMPDIR`. A 100 MB message comes out whole with the child's peak
+/// memory under 100 MB (the old `Vec` grew past 128 MiB), and a truncated
+/// one writes nothing. (That the held plaintext leaves no copy in freed
+/// memory is `tests/zeroize.rs`'s `buffered_plaintext_leaves_no_copy_behind`.)
+#[test]
+fn buffer_to_stdout_is_bounded_in_memory_and_leaves_no_temporary_file() {
+    use crate::support::cli::{aes_key, with};
+    let env = Env::new();
+    let aes = aes_key(&env);
+    let plain = bytes(100_000_000, 5);
+    env.write("big", &plain);
+    env.ok(&with(&["encrypt", "-i", "big", "-o", "big.enc"], &aes));
+    let msg = env.read("big.enc");
+    env.write("cut.enc", &msg[..msg.len() - 200]);
+    std::fs::create_dir(env.path("tmp")).unwrap();
+    // Peak memory (KiB) and exit code of the child, from Python's rusage.
+    let script = r#"
+import resource, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    rc = subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL).returncode
+print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"#;
+    for (input, want_rc) in [("big.enc", 0), ("cut.enc", 1)] {
+        let mut cmd = scrub::command("python3");
+        cmd.current_dir(env.dir())
+            .env("ENVELOPE_HOME", env.home())
+            .env("TMPDIR", env.path("tmp"))
+            .arg("-c")
+            .arg(script)
+            .arg(env.path("out"))
+            .arg(bin())
+            .args(["decrypt", "--buffer", "-i", input]);
+        cmd.args(&aes);
+        let run = cmd.output().expect("python3 runs");
+        let report = String::from_utf8_lossy(&run.stdout).into_owned();
+        let mut words = report.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+        let (rc, peak_kib) = (words.next().unwrap(), words.next().unwrap());
+        assert_eq!(rc, want_rc, "{input}: {report}");
+        assert!(peak_kib < 100_000, "{input}: peak {peak_kib} KiB");
+        let out = env.read("out");
+        if want_rc == 0 {
+            assert!(out == plain, "{input}: the output differs");
+        } else {
+            assert!(out.is_empty(), "{input}: {} bytes released", out.len());
+        }
+        let left: Vec<_> = std::fs::read_dir(env.path("tmp")).unwrap().collect();
+        assert!(left.is_empty(), "{input}: {left:?}");
+    }
+}

@@ -37,9 +37,10 @@ fn encrypt_side_limits_and_reserved_keys_are_usage_errors() {
     );
     assert!(err.contains("2") && err.contains("1"), "{err}");
     assert!(!env.path("x").exists());
-    // The limits that are the message's fault stay integrity failures.
+    // A valid message over the reader's limit is refused as a usage error
+    // too (issue 16's rule: exit 2, the flag named; issue 10 finding 5).
     env.ok(&with(&["encrypt", "-i", "p", "-o", "p.enc"], &two));
-    env.fails(
+    let err = env.fails(
         &with(
             &[
                 "decrypt",
@@ -52,8 +53,9 @@ fn encrypt_side_limits_and_reserved_keys_are_usage_errors() {
             ],
             &aes,
         ),
-        1,
+        2,
     );
+    assert!(err.contains("--max-encrypted-data-keys"), "{err}");
 }
 
 #[test]
@@ -128,10 +130,10 @@ fn every_error_is_one_envelope_line() {
     let env = Env::new();
     env.write("p", b"p");
     // clap's blocks fold into one line that keeps the detail and the tip.
-    let err = env.fails(&["encrypt", "-o", "out", "x"], 2);
+    let err = env.fails(&["kms", "list-aliases", "x"], 2);
     one_error_line(&err);
     assert!(err.contains("unexpected argument 'x' found"), "{err}");
-    assert!(err.contains("envelope encrypt --help"), "{err}");
+    assert!(err.contains("envelope kms list-aliases --help"), "{err}");
     let err = env.fails(&["encrypt", "--forse"], 2);
     one_error_line(&err);
     assert!(err.contains("tip: a similar argument exists: '--force'"), "{err}");
@@ -330,4 +332,63 @@ fn kms_help_says_which_operations_take_aliases() {
             "kms {op} --help:\n{h}"
         );
     }
+}
+
+/// Issue 16, item 15: the global options stand apart from a subcommand's own,
+/// and `-w`'s help is a list of key kinds, each with an example.
+#[test]
+fn help_sets_global_options_apart_and_lists_wrapping_key_kinds() {
+    let env = Env::new();
+    for cmd in [&["encrypt"][..], &["decrypt"], &["kms", "describe-key"]] {
+        let help = String::from_utf8_lossy(&env.ok(&with(cmd, &["--help"])).stdout).into_owned();
+        let (own, global) = help
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{cmd:?} --help has no global options heading:\n{help}"));
+        // The lines that introduce an option, not the prose that mentions one.
+        let flags = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(str::trim_start)
+                .filter(|l| l.starts_with('-'))
+                .map(|l| l.split(['<', '.']).next().unwrap())
+                .map(|l| l.split("  ").next().unwrap().trim().to_owned())
+                .collect()
+        };
+        let (own, global) = (flags(own), flags(global));
+        for flag in [
+            "--keystore",
+            "-q, --quiet",
+            "-v, --verbose",
+            "--kms-endpoint",
+            "--kms-region",
+        ] {
+            assert!(
+                global.iter().any(|f| f == flag),
+                "{cmd:?}: {flag} is not under Global options: {global:?}"
+            );
+            assert!(
+                !own.iter().any(|f| f == flag),
+                "{cmd:?}: {flag} is among the subcommand's own options"
+            );
+        }
+    }
+    let help = String::from_utf8_lossy(&env.ok(&["encrypt", "--help"]).stdout).into_owned();
+    for example in [
+        "-w key=alias/backups",
+        "-w discovery=true discovery-partition=aws discovery-account=",
+        "-w provider=raw-aes key=",
+        "-w provider=raw-rsa key=",
+        "-w provider=raw-ecdh scheme=static ",
+        "-w provider=raw-ecdh scheme=ephemeral ",
+        "-w provider=raw-ecdh scheme=discovery ",
+    ] {
+        let line = help.lines().find(|l| l.trim_start().starts_with(example));
+        assert!(
+            line.is_some(),
+            "no example line starting {example:?} in encrypt --help"
+        );
+    }
+    // Each line of the -w list is short enough to read (the old text was one 600-character paragraph).
+    let list = &help[help.find("-w, --wrapping-keys").unwrap()..help.find("-k, --key-id").unwrap()];
+    let longest = list.lines().skip(2).map(str::len).max().unwrap();
+    assert!(longest < 140, "a -w help line of {longest} characters");
 }

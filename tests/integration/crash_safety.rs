@@ -605,3 +605,162 @@ fn killed_store_creation_leaves_a_usable_store() {
     println!("store creation: {killed} of 12 killed");
     assert!(killed >= 4, "too few runs were killed to mean anything");
 }
+
+/// A store of `KEYS` keys (every tenth rotated once), with a ciphertext of
+/// `material-N` under each key version, made in `dir`.
+fn rekey_store(dir: &Path, passphrase: Option<&str>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    const KEYS: usize = 400;
+    let core = KmsCore::open(rekey_config(dir, passphrase)).unwrap();
+    let mut blobs = Vec::new();
+    for i in 0..KEYS {
+        let id = core.create_key(&Default::default()).unwrap().key_metadata.key_id;
+        for round in 0..(1 + usize::from(i % 10 == 0)) {
+            if round == 1 {
+                core.rotate_key_on_demand(&envelope::kms::KeyIdRequest { key_id: id.clone() })
+                    .unwrap();
+            }
+            let plain = format!("material-{i}-{round}").into_bytes();
+            let blob = core
+                .encrypt(&EncryptRequest {
+                    key_id: id.clone(),
+                    plaintext: Zeroizing::new(plain.clone()),
+                    encryption_context: Default::default(),
+                    encryption_algorithm: None,
+                })
+                .unwrap()
+                .ciphertext_blob;
+            blobs.push((blob, plain));
+        }
+    }
+    blobs
+}
+
+fn rekey_config(dir: &Path, passphrase: Option<&str>) -> KmsConfig {
+    let mut c = KmsConfig::new(dir);
+    c.passphrase = passphrase.map(|p| Zeroizing::new(p.as_bytes().to_vec()));
+    c
+}
+
+/// A private copy of the store directory `from` at `to`, with `root.key`
+/// set to `root_key` where given (and no pending key file then).
+fn copy_store(from: &Path, to: &Path, root_key: Option<&[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::remove_dir_all(to);
+    fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::Permissions::from_mode(0o700)).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    if let Some(k) = root_key {
+        fs::write(to.join("root.key"), k).unwrap();
+        let _ = fs::remove_file(to.join("root.key.new"));
+    }
+}
+
+/// Whether the store in `dir` opens under `passphrase` (or its key file)
+/// and every ciphertext made before decrypts to its plaintext. A store that
+/// opens but loses a key fails the test.
+fn rekey_opens(dir: &Path, passphrase: Option<&str>, blobs: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    let core = match KmsCore::open_existing(rekey_config(dir, passphrase)) {
+        Ok(c) => c,
+        Err(e) => {
+            assert_eq!(e.kind, envelope::kms::KmsErrorKind::AccessDeniedException, "{e}");
+            return false;
+        }
+    };
+    for (blob, plain) in blobs {
+        let r = core
+            .decrypt(&DecryptRequest {
+                ciphertext_blob: blob.clone(),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("a key was lost: {e}"));
+        assert_eq!(&r.plaintext[..], &plain[..]);
+    }
+    true
+}
+
+/// `envelope kms change-root-key`, killed at random moments, in both modes:
+/// afterwards exactly one of the old and the new root key (or passphrase)
+/// opens the store, and under it every key of the store decrypts what it
+/// encrypted before. A run that finished leaves the new one.
+#[test]
+fn a_killed_root_key_change_leaves_exactly_one_root_key_working() {
+    let mut rng = Rng::seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("new-pass"), "the new passphrase\n").unwrap();
+    for passphrase in [None, Some("the old passphrase")] {
+        let pristine = tmp.path().join("pristine");
+        let _ = fs::remove_dir_all(&pristine);
+        let blobs = rekey_store(&pristine, passphrase);
+        let old_key = fs::read(pristine.join("root.key")).ok();
+        let change = |dir: &Path| {
+            let mut c = kms_cmd(dir, &["change-root-key"]);
+            if let Some(p) = passphrase {
+                c.env("ENVELOPE_PASSPHRASE", p)
+                    .arg("--new-passphrase-file")
+                    .arg(tmp.path().join("new-pass"));
+            }
+            c
+        };
+        let round_dir = tmp.path().join("round");
+        // The fastest of three full runs, so that a busy moment while timing
+        // does not put the kills after the end of most runs.
+        let typical = (0..3)
+            .map(|_| {
+                copy_store(&pristine, &round_dir, None);
+                timed(&mut change(&round_dir))
+            })
+            .min()
+            .unwrap();
+        println!("change-root-key ({passphrase:?}) takes {typical:?}");
+        let (mut old_won, mut new_won, mut finished) = (0, 0, 0);
+        for _ in 0..16 {
+            copy_store(&pristine, &round_dir, None);
+            // In [0.3, 1.0] × the fastest run: mostly past the start-up (and a
+            // passphrase's Argon2id), around the re-sealing and its commit.
+            let moment = typical * 3 / 10 + rng.moment(typical * 7 / 12);
+            let (end, _) = run_and_kill(&mut change(&round_dir), moment);
+            let (old_ok, new_ok) = match passphrase {
+                Some(old) => (
+                    rekey_opens(&round_dir, Some(old), &blobs),
+                    rekey_opens(&round_dir, Some("the new passphrase"), &blobs),
+                ),
+                None => {
+                    let old_key = old_key.as_deref().unwrap();
+                    // The key that is not the old one, if the run made one yet.
+                    let new_key = [round_dir.join("root.key"), round_dir.join("root.key.new")]
+                        .iter()
+                        .filter_map(|p| fs::read(p).ok())
+                        .find(|k| k != old_key);
+                    let probe = tmp.path().join("probe");
+                    copy_store(&round_dir, &probe, Some(old_key));
+                    let old_ok = rekey_opens(&probe, None, &blobs);
+                    let new_ok = new_key.is_some_and(|k| {
+                        copy_store(&round_dir, &probe, Some(&k));
+                        rekey_opens(&probe, None, &blobs)
+                    });
+                    // The store as the kill left it opens (rolled forward if need be).
+                    assert!(rekey_opens(&round_dir, None, &blobs));
+                    (old_ok, new_ok)
+                }
+            };
+            assert!(old_ok != new_ok, "old opens: {old_ok}, new opens: {new_ok}");
+            match end {
+                End::Exited(s) => {
+                    assert!(s.success(), "change-root-key failed without a kill");
+                    assert!(new_ok);
+                    finished += 1;
+                }
+                End::Killed if old_ok => old_won += 1,
+                End::Killed => new_won += 1,
+            }
+        }
+        println!("{passphrase:?}: killed with the old key working {old_won}, the new {new_won}; finished {finished}");
+        assert!(
+            old_won + new_won >= 4,
+            "too few runs were killed to mean anything"
+        );
+    }
+}

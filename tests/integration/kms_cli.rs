@@ -626,3 +626,29 @@ fn concurrent_processes_create_keys() {
         }
     }
 }
+
+/// `--plaintext -` reads the secret from stdin, so it need not be on the
+/// command line (issue 10, informational).
+#[test]
+fn encrypt_takes_the_plaintext_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = &dir.path().join("ks");
+    let id = s(&ok(st, &["create-key"])["KeyMetadata"]["KeyId"]).to_owned();
+    let mut child = cmd(st)
+        .args(["encrypt", "--key-id", &id, "--plaintext", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from stdin\x00\xff").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let enc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = ok(st, &["decrypt", "--ciphertext-blob", s(&enc["CiphertextBlob"])]);
+    assert_eq!(
+        STANDARD.decode(s(&d["Plaintext"])).unwrap(),
+        b"from stdin\x00\xff"
+    );
+    let help = String::from_utf8(run(st, &["encrypt", "--help"]).stdout).unwrap();
+    assert!(help.contains("- (stdin)"), "{help}");
+}

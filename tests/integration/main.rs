@@ -21,6 +21,7 @@ mod cli_keystore;
 mod cli_migration;
 mod cli_pipes;
 mod cli_readme;
+mod cli_untrusted;
 mod cli_usage;
 mod crash_safety;
 mod entropy;

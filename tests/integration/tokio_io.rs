@@ -261,8 +261,11 @@ async fn same_bytes(suite: &'static AlgorithmSuite, frame: u32, plaintext: Vec<u
     writer.await.unwrap();
     if suite.is_signing() {
         // A fresh signing key per message: the header (its public key) and
-        // the footer differ, the body may not.
-        assert!(got.len().abs_diff(expected.len()) <= 2, "{what}: lengths");
+        // the footer differ, the body may not. The footers' DER signatures
+        // differ in length when r or s has a leading zero byte or needs a
+        // sign byte: by more than 2 bytes about once in 1,000 pairs, by more
+        // than 8 with a chance near 2^-64.
+        assert!(got.len().abs_diff(expected.len()) <= 8, "{what}: lengths");
         assert_eq!(body(&got), body(&expected), "{what}: bodies differ");
     } else {
         assert_eq!(

@@ -65,6 +65,12 @@ fn sigterm_and_request_log() {
         &json!({"KeyId": key, "NumberOfBytes": 32}),
     );
     let _ = super::support::call(addr, "DescribeKey", &json!({"KeyId": "alias/nope"}));
+    // What a client sends reaches the log escaped (issue 10 finding 4).
+    let _ = super::support::call(
+        addr,
+        "DescribeKey",
+        &json!({"KeyId": "alias/x\u{1b}]0;owned\u{7}"}),
+    );
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -85,6 +91,8 @@ fn sigterm_and_request_log() {
         "{log}"
     );
     assert!(log.contains("stopped; the key store is closed"), "{log}");
+    assert!(log.contains(r"alias/x\x1b]0;owned\x07"), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log:?}");
     for secret in [&dk["Plaintext"], &dk["CiphertextBlob"]] {
         assert!(!log.contains(secret.as_str().unwrap()), "the log holds a blob");
     }

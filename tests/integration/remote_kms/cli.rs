@@ -334,3 +334,52 @@ fn an_unreachable_endpoint_is_named_and_exits_4() {
         assert!(!env.path("f.enc").exists());
     }
 }
+
+/// A flipped bit in the key ARN of a message's aws-kms data key is
+/// tampering (exit 1) through a remote service too, even where it leaves a
+/// region no request can name (`us,east-1`): the message is at fault, not
+/// the key service. (Against the embedded core, see `cli_untrusted`.)
+#[test]
+fn a_bit_flip_in_a_key_arn_exits_1_through_an_endpoint() {
+    let ep = endpoints::serve();
+    let url = ep.url.clone().unwrap();
+    let key = ep
+        .kms
+        .create_key(&CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let env = Env::new();
+    env.write("p", b"remote payload");
+    let remote = ["--kms-endpoint", url.as_str()];
+    let mut args = remote.to_vec();
+    args.extend(["encrypt", "-k", &key.arn, "-i", "p", "-o", "p.enc"]);
+    ok(run(&env, &[], &args));
+    let msg = env.read("p.enc");
+    let at = msg
+        .windows(key.arn.len())
+        .position(|w| w == key.arn.as_bytes())
+        .unwrap();
+    let mut wrong = Vec::new();
+    // Each byte of the partition, region and account, and the separators.
+    for i in 4..(key.arn.find(":key/").unwrap() + 1) {
+        for bit in [0x01u8, 0x20] {
+            let mut bad = msg.clone();
+            bad[at + i] ^= bit;
+            env.write("bad.enc", &bad);
+            for how in [&["-w", "discovery=true"][..], &["-k", &key.arn]] {
+                let mut args = remote.to_vec();
+                args.extend(["decrypt", "-i", "bad.enc", "-o", "out"]);
+                args.extend(how);
+                let out = run(&env, &[], &args);
+                if out.status.code() != Some(1) {
+                    wrong.push((i, bit, how[0], out.status.code(), stderr(&out)));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} flips did not exit 1: {wrong:#?}",
+        wrong.len()
+    );
+}
