@@ -78,8 +78,26 @@ impl<R: Read> Base64Reader<R> {
     }
 }
 
+/// Input that `--decode` cannot read as base64: damaged input, which the CLI
+/// reports with the integrity exit code (1), not as an I/O failure.
+#[derive(Debug)]
+struct NotBase64(String);
+
+impl std::fmt::Display for NotBase64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotBase64 {}
+
 fn invalid(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
+    io::Error::new(io::ErrorKind::InvalidData, NotBase64(why.to_owned()))
+}
+
+/// Whether `e` is a [`Base64Reader`]'s refusal of its input.
+pub fn is_not_base64(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotBase64>())
 }
 
 impl<R: Read> Read for Base64Reader<R> {

@@ -15,7 +15,7 @@ use envelope::stream::{AuthenticatedHeader, DecryptOptions, EncryptOptions, Stre
 use envelope::EncryptionContext;
 use envelope::{AlgorithmSuite, CommitmentPolicy};
 
-use super::base64io::Base64Reader;
+use super::base64io::{is_not_base64, Base64Reader};
 use super::batch;
 use super::error::{CliError, EXIT_INTEGRITY};
 use super::header_info::HeaderInfo;
@@ -531,6 +531,11 @@ impl Failed<'_> {
                 Err(CliError::reader_gone())
             }
             Err(envelope::Error::Io(e)) if self.output.0 => Err(CliError::io(self.output.1, e)),
+            // Text that --decode cannot read is damaged input, as a damaged message is.
+            Err(envelope::Error::Io(e)) if self.input.0 && is_not_base64(&e) => Err(CliError::with_code(
+                EXIT_INTEGRITY,
+                format!("{}: {e}", self.input.1),
+            )),
             Err(envelope::Error::Io(e)) if self.input.0 => Err(CliError::io(self.input.1, e)),
             // Only decrypt sets these limits; the message may be valid.
             Err(e @ envelope::Error::LengthLimit { .. }) => Err(CliError::usage(format!(

@@ -384,8 +384,17 @@ impl<'k> Decryptor<'k> {
         rest: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>> {
-        // The limit check in the header parse bounds this below usize::MAX.
-        let n = (nh.content_len as usize).saturating_add(crate::suite::TAG_LEN);
+        // The header parse bounds the length by the caller's limit, which is
+        // a u64: on a 32-bit target a limit over 4 GiB must not wrap here.
+        let n = usize::try_from(nh.content_len)
+            .ok()
+            .and_then(|len| len.checked_add(crate::suite::TAG_LEN))
+            .ok_or_else(|| {
+                Error::Limit(format!(
+                    "a non-framed body of {} bytes does not fit in this machine's memory",
+                    nh.content_len
+                ))
+            })?;
         if rest.len() < n {
             return Ok(self.wait(rest.len(), n - rest.len()));
         }
