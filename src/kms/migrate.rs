@@ -12,11 +12,10 @@
 //! [`super::rsa::public_key_of`] still derives any RSA public key from the
 //! private key).
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
-use super::access_keys::token_name;
 use super::error::KmsError;
-use super::rootkey::{Binding, RootKey};
+use super::rootkey::RootKey;
 use super::shred;
 use super::store::{self, db};
 
@@ -35,53 +34,10 @@ pub(crate) fn migrate(conn: &mut Connection, root: &RootKey) -> Result<(), KmsEr
     if store::meta_get(&tx, META_TOKEN_FORMAT)?.as_deref() == Some(TOKEN_FORMAT) {
         return Ok(());
     }
-    let backing: Vec<(String, u32, String, String, Vec<u8>)> = {
-        let mut st = tx
-            .prepare(
-                "SELECT b.key_id, b.version, k.key_spec, k.key_usage, b.ekt \
-                 FROM backing_keys b JOIN keys k ON k.key_id = b.key_id",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    for (key_id, version, spec, usage, ekt) in &backing {
-        let binding = Binding {
-            name: key_id,
-            version: *version,
-            spec,
-            usage,
-        };
-        let material = root.open_token_v1(binding, ekt)?;
-        tx.execute(
-            "UPDATE backing_keys SET ekt = ?3 WHERE key_id = ?1 AND version = ?2",
-            params![key_id, version, root.seal_token(binding, &material)?],
-        )
-        .map_err(db)?;
-    }
-    let access: Vec<(String, Vec<u8>)> = {
-        let mut st = tx
-            .prepare("SELECT access_key_id, token FROM access_keys")
-            .map_err(db)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)?
-    };
-    for (id, token) in &access {
-        let name = token_name(id);
-        let secret = root.open_token_v1(Binding::secret(&name), token)?;
-        tx.execute(
-            "UPDATE access_keys SET token = ?2 WHERE access_key_id = ?1",
-            params![id, root.seal_token(Binding::secret(&name), &secret)?],
-        )
-        .map_err(db)?;
-    }
+    let resealed = super::rekey::reseal(&tx, |b, t| root.open_token_v1(b, t), root)?;
     store::meta_set(&tx, META_TOKEN_FORMAT, TOKEN_FORMAT)?;
     tx.commit().map_err(db)?;
-    if backing.is_empty() && access.is_empty() {
+    if resealed.backing_keys == 0 && resealed.access_keys == 0 {
         return Ok(());
     }
     // The version-1 tokens, and whatever earlier deletions left in freed

@@ -17,6 +17,8 @@
 
 use rusqlite::{params, Connection};
 
+use crate::crypto::Secret;
+
 use super::access_keys::token_name;
 use super::core::KmsCore;
 use super::error::KmsError;
@@ -66,7 +68,7 @@ impl KmsCore {
             _ => {}
         }
         let new = rootkey::change(&tx, &dir, new_passphrase)?;
-        let change = reseal(&tx, &self.root, &new)?;
+        let change = reseal(&tx, |b, t| self.root.open_token(b, t), &new)?;
         tx.commit().map_err(db)?;
         if new_passphrase.is_none() {
             rootkey::publish(&dir)?;
@@ -76,8 +78,15 @@ impl KmsCore {
     }
 }
 
-/// Opens every token under `old` and seals it under `new`, in `tx`.
-fn reseal(tx: &Connection, old: &RootKey, new: &RootKey) -> Result<RootKeyChange, KmsError> {
+/// Opens every token with `open` and seals it under `new`, in `tx`: the one
+/// walk over the store's tokens, shared by a root-key change (`open` is the
+/// old root key) and the token-format upgrade ([`super::migrate`]: `open`
+/// reads version-1 tokens, `new` is the same root key).
+pub(super) fn reseal(
+    tx: &Connection,
+    open: impl Fn(Binding<'_>, &[u8]) -> Result<Secret, KmsError>,
+    new: &RootKey,
+) -> Result<RootKeyChange, KmsError> {
     let backing: Vec<(String, u32, String, String, Vec<u8>)> = {
         let mut st = tx
             .prepare(
@@ -99,7 +108,7 @@ fn reseal(tx: &Connection, old: &RootKey, new: &RootKey) -> Result<RootKeyChange
             spec,
             usage,
         };
-        let material = old.open_token(binding, ekt)?;
+        let material = open(binding, ekt)?;
         tx.execute(
             "UPDATE backing_keys SET ekt = ?3 WHERE key_id = ?1 AND version = ?2",
             params![key_id, version, new.seal_token(binding, &material)?],
@@ -115,7 +124,7 @@ fn reseal(tx: &Connection, old: &RootKey, new: &RootKey) -> Result<RootKeyChange
     };
     for (id, token) in &access {
         let name = token_name(id);
-        let secret = old.open_token(Binding::secret(&name), token)?;
+        let secret = open(Binding::secret(&name), token)?;
         tx.execute(
             "UPDATE access_keys SET token = ?2 WHERE access_key_id = ?1",
             params![id, new.seal_token(Binding::secret(&name), &secret)?],
@@ -257,7 +266,7 @@ mod tests {
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .unwrap();
                 let new = rootkey::change(&tx, &dir, None).unwrap();
-                reseal(&tx, &core.root, &new).unwrap();
+                reseal(&tx, |b, t| core.root.open_token(b, t), &new).unwrap();
                 if committed {
                     tx.commit().unwrap();
                 }

@@ -20,7 +20,9 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn interrupt_while_writing(signal: &str, force_over_existing: bool) {
+/// Sends SIG`signal` to an encryption from stdin into a file while it
+/// writes; checks what it left, and returns its stderr.
+fn interrupt_while_writing(signal: &str, force_over_existing: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
     std::fs::write(&key, KEY).unwrap();
@@ -39,7 +41,7 @@ fn interrupt_while_writing(signal: &str, force_over_existing: bool) {
         .env("ENVELOPE_HOME", dir.path().join("home"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -54,9 +56,9 @@ fn interrupt_while_writing(signal: &str, force_over_existing: bool) {
         .status()
         .unwrap();
     assert!(status.success());
-    let code = child.wait().unwrap().code();
+    let done = child.wait_with_output().unwrap();
     drop(stdin);
-    assert_eq!(code, Some(130), "exit code after SIG{signal}");
+    assert_eq!(done.status.code(), Some(130), "exit code after SIG{signal}");
     assert!(
         temp_files(dir.path()).is_empty(),
         "temporary files left: {:?}",
@@ -67,57 +69,20 @@ fn interrupt_while_writing(signal: &str, force_over_existing: bool) {
     } else {
         assert!(!out.exists(), "a partial output appeared under the final name");
     }
+    String::from_utf8_lossy(&done.stderr).into_owned()
 }
 
+/// The one line an interrupted run prints.
+const INTERRUPTED: &str = "envelope: interrupted; removed 1 unfinished output file(s)\n";
+
 #[test]
-fn sigint_removes_the_temporary_file() {
-    interrupt_while_writing("INT", false);
+fn sigint_removes_the_temporary_file_and_says_so_in_one_line() {
+    assert_eq!(interrupt_while_writing("INT", false), INTERRUPTED);
 }
 
 #[test]
 fn sigterm_leaves_an_existing_file_untouched() {
-    interrupt_while_writing("TERM", true);
-}
-
-#[test]
-fn sigint_says_interrupted_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("aes.key");
-    std::fs::write(&key, KEY).unwrap();
-    let mut args = vec![
-        "encrypt".to_owned(),
-        "-o".into(),
-        dir.path().join("out").display().to_string(),
-    ];
-    args.extend(raw_aes_words(&key));
-    let mut child = scrub::envelope()
-        .args(&args)
-        .env("ENVELOPE_HOME", dir.path().join("home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&vec![1u8; 3 << 20]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while temp_files(dir.path()).is_empty() {
-        assert!(Instant::now() < deadline, "no temporary output file appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
-    assert_eq!(out.status.code(), Some(130));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "envelope: interrupted; removed 1 unfinished output file(s)\n"
-    );
+    assert_eq!(interrupt_while_writing("TERM", true), INTERRUPTED);
 }
 
 /// A process id that no process has now: a child that has been reaped.

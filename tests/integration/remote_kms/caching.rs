@@ -24,6 +24,8 @@ use crate::support::fixtures::{allow_all, encrypt_options, policy_for};
 /// A KMS server in this process with one key, behind a counting proxy.
 struct Counted {
     proxy: Proxy,
+    /// The key's ARN, and a strict keyring on it through the proxy.
+    key: String,
     keyring: Arc<KmsKeyring>,
     _server: Server,
     _store: Store,
@@ -41,9 +43,10 @@ impl Counted {
         let server = server::start(core, server::test_limits());
         let proxy = Proxy::start(server.local_addr());
         let kms: Arc<dyn Kms> = Arc::new(endpoints::remote(&proxy.url));
-        let keyring = Arc::new(KmsKeyring::strict(kms, vec![key]).unwrap());
+        let keyring = Arc::new(KmsKeyring::strict(kms, vec![key.clone()]).unwrap());
         Counted {
             proxy,
+            key,
             keyring,
             _server: server,
             _store: store,
@@ -356,15 +359,8 @@ fn identity_kdf_suites_and_unknown_lengths_are_never_cached_and_bytes_are_counte
 
 #[test]
 fn encrypt_r_with_caching_shares_data_keys_across_files() {
-    let store = Store::new();
-    let core = store.open();
-    let key = core
-        .create_key(&CreateKeyRequest::default())
-        .unwrap()
-        .key_metadata
-        .arn;
-    let srv = server::start(core, server::test_limits());
-    let proxy = Proxy::start(srv.local_addr());
+    let counted = Counted::start();
+    let (proxy, key) = (&counted.proxy, &counted.key);
     let env = Env::new();
     let files = 200;
     for i in 0..files {
@@ -388,7 +384,7 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
                 "-o",
                 out,
                 "-k",
-                &key,
+                key,
             ])
             .args(extra)
             .output()
@@ -427,7 +423,7 @@ fn encrypt_r_with_caching_shares_data_keys_across_files() {
             "-o",
             "back",
             "-k",
-            &key,
+            key,
         ])
         .output()
         .unwrap();
