@@ -264,18 +264,20 @@ pub enum Error {
     #[error("limit exceeded: {0}")]
     Limit(String),
     /// A length the message declares is allowed by the format but over the
-    /// caller's limit ([`Limits::max_body_length`] or
-    /// [`Limits::max_frame_length`]). A valid message can do this, so it is
+    /// caller's limit ([`Limits::max_body_length`],
+    /// [`Limits::max_frame_length`] or [`Limits::max_header_size`]). A valid message can do this, so it is
     /// the caller's setting that refuses it (a usage error): a larger limit
     /// may accept it.
     ///
     /// [`Limits::max_body_length`]: crate::format::Limits::max_body_length
     /// [`Limits::max_frame_length`]: crate::format::Limits::max_frame_length
+    /// [`Limits::max_header_size`]: crate::format::Limits::max_header_size
     #[error("{what} of {length} bytes is over the limit of {limit} bytes")]
     LengthLimit {
-        /// What is too long: "frame length" or "non-framed body".
+        /// What is too long: "frame length", "non-framed body" or "header".
         what: &'static str,
-        /// The length the message declares.
+        /// The length the message declares (for a header still arriving,
+        /// the least it can be).
         length: u64,
         /// The limit in force.
         limit: u64,

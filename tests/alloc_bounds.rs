@@ -349,6 +349,48 @@ fn non_framed_body_of_64_gib() {
     assert!(peak < BOUND, "allocated {peak} bytes");
 }
 
+/// A forged frame of the full frame length, fed in 64 KiB pieces, costs its
+/// length once in buffered ciphertext and once in (wiped, never released)
+/// plaintext: the input buffer grows by doubling but stops at what the frame
+/// needs. Plain `Vec` doubling made it 4 MiB of plaintext plus up to 8 MiB of
+/// buffer for a 4 MiB frame (and both buffers live while it reallocated).
+#[test]
+fn a_forged_full_length_frame_costs_its_length_twice_at_most() {
+    const FRAME: usize = 4 << 20;
+    let suite = AlgorithmSuite::parse("0x0478").unwrap();
+    let opts = EncryptOptions {
+        suite: Some(suite),
+        frame_length: FRAME as u32,
+        ..EncryptOptions::default()
+    };
+    let k = keyring();
+    let plaintext = vec![0x5a; FRAME + 1000];
+    let mut msg = envelope::encrypt(&k, &opts, &plaintext).unwrap();
+    let Ok(Parsed::Done(_, header_len)) = header::parse(&msg, &Limits::default()) else {
+        panic!("header")
+    };
+    // The first frame's last ciphertext byte: its tag no longer verifies.
+    let frame_end = header_len + 4 + 12 + FRAME;
+    msg[frame_end - 1] ^= 1;
+    let (r, peak) = peak_of(|| {
+        let mut dec = Decryptor::new(&k, allow_all());
+        let mut out = Vec::new();
+        for piece in msg.chunks(64 << 10) {
+            dec.update(piece, &mut out)?;
+        }
+        dec.finish()
+    });
+    assert!(
+        matches!(r, Err(Error::Authentication(_))),
+        "the forged frame must fail its tag: {r:?}"
+    );
+    println!("forged {FRAME}-byte frame in 64 KiB pieces: peak {peak} bytes");
+    assert!(
+        peak < 2 * FRAME + BOUND,
+        "a forged {FRAME}-byte frame held {peak} bytes"
+    );
+}
+
 /// A long EDK list arriving a few bytes at a time is not parsed again from
 /// the start after every few bytes (which made the work quadratic in the
 /// number of entries: 8,000 entries fed 16 bytes at a time took 1.6 s, 65,535

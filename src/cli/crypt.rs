@@ -188,7 +188,7 @@ pub fn decrypt(a: DecryptArgs, service: &mut KeyService<'_>, ui: &Ui) -> Result<
         reproduced_encryption_context: ctx.pairs,
         max_encrypted_data_keys: Some(max_edks_read(&a.common)),
         unsigned_only: a.decrypt_unsigned,
-        limits: limits(a.max_length),
+        limits: limits(a.max_length, a.max_header_size),
     };
     let check = DecryptChecks {
         required_keys: &ctx.required_keys,
@@ -222,17 +222,22 @@ pub(super) fn max_edks_read(common: &CommonArgs) -> u16 {
     common.max_encrypted_data_keys.unwrap_or(DEFAULT_MAX_EDKS_READ)
 }
 
-/// The parser's limits under `--max-length N`: frames and non-framed bodies
-/// up to N bytes (frames cannot be longer than 2^32-1 anyway).
-pub(super) fn limits(max_length: Option<u64>) -> Limits {
+/// The parser's limits under `--max-length N` (frames and non-framed bodies
+/// up to N bytes; frames cannot be longer than 2^32-1 anyway) and
+/// `--max-header-size N`.
+pub(super) fn limits(max_length: Option<u64>, max_header_size: Option<usize>) -> Limits {
     let default = Limits::default();
-    match max_length {
+    let lengths = match max_length {
         None => default,
         Some(n) => Limits {
             max_frame_length: u32::try_from(n).unwrap_or(u32::MAX),
             max_body_length: n,
             ..default
         },
+    };
+    Limits {
+        max_header_size: max_header_size.unwrap_or(default.max_header_size),
+        ..lengths
     }
 }
 
@@ -538,10 +543,14 @@ impl Failed<'_> {
             )),
             Err(envelope::Error::Io(e)) if self.input.0 => Err(CliError::io(self.input.1, e)),
             // Only decrypt sets these limits; the message may be valid.
-            Err(e @ envelope::Error::LengthLimit { .. }) => Err(CliError::usage(format!(
-                "{}: {e}; --max-length N accepts longer ones",
-                self.what
-            ))),
+            Err(e @ envelope::Error::LengthLimit { what, .. }) => {
+                let flag = if what == "header" {
+                    "--max-header-size N accepts larger ones"
+                } else {
+                    "--max-length N accepts longer ones"
+                };
+                Err(CliError::usage(format!("{}: {e}; {flag}", self.what)))
+            }
             // Likewise: a valid message may carry more keys than the limit.
             Err(e @ envelope::Error::TooManyEncryptedDataKeys { .. }) => Err(CliError::usage(format!(
                 "{}: {e}; --max-encrypted-data-keys N (default {DEFAULT_MAX_EDKS_READ}) accepts more",

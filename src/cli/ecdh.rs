@@ -12,7 +12,6 @@
 //! name it too, and then must agree.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -25,7 +24,9 @@ use zeroize::Zeroizing;
 
 use super::error::CliError;
 use super::header_info::hex;
+use super::key_files::KeyFile;
 use super::keyrings::Mode;
+use super::ui::Ui;
 
 const GROUP: &str = "-w provider=raw-ecdh";
 
@@ -47,14 +48,14 @@ fn usage_line(scheme: &str) -> &'static str {
 }
 
 fn read(path: &str, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| CliError::io(format!("{GROUP}: {what} {path}"), e))
+    Ok(KeyFile::read(path, &format!("{GROUP}: {what}"))?.bytes)
 }
 
 /// A PEM PKCS#8 private key file.
-fn private_key(path: &str, option: &str) -> Result<EcdhPrivateKey, CliError> {
-    let bytes = read(path, option)?;
+fn private_key(path: &str, option: &str, ui: &Ui) -> Result<EcdhPrivateKey, CliError> {
+    let file = KeyFile::read(path, &format!("{GROUP}: {option}"))?;
+    file.warn_if_exposed(path, ui);
+    let bytes = file.bytes;
     EcdhPrivateKey::from_pem(&bytes).map_err(|e| {
         let hint = if bytes.windows(10).any(|w| w == b"PUBLIC KEY") {
             " (this is a public key; this option takes the private key)"
@@ -91,7 +92,7 @@ fn check_curve(want: Option<Curve>, got: Curve, option: &str, path: &str) -> Res
 
 /// The keyring of one `-w provider=raw-ecdh` group; `map` holds its options
 /// and keeps those it does not know, for the caller to report.
-pub fn keyring(map: &mut BTreeMap<String, String>, mode: Mode) -> Result<RawEcdhKeyring, CliError> {
+pub fn keyring(map: &mut BTreeMap<String, String>, mode: Mode, ui: &Ui) -> Result<RawEcdhKeyring, CliError> {
     let scheme = map.remove("scheme").ok_or_else(|| {
         CliError::usage(format!(
             "{GROUP}: missing scheme= (static, ephemeral or discovery)"
@@ -106,7 +107,7 @@ pub fn keyring(map: &mut BTreeMap<String, String>, mode: Mode) -> Result<RawEcdh
         "static" => {
             let sender_path = take(map, "sender-key", &scheme)?;
             let recipient_path = take(map, "recipient-public-key", &scheme)?;
-            let sender = private_key(&sender_path, "sender-key")?;
+            let sender = private_key(&sender_path, "sender-key", ui)?;
             let recipient = public_key(&recipient_path, "recipient-public-key")?;
             check_curve(curve, sender.curve(), "sender-key", &sender_path)?;
             check_curve(curve, recipient.curve(), "recipient-public-key", &recipient_path)?;
@@ -140,7 +141,7 @@ pub fn keyring(map: &mut BTreeMap<String, String>, mode: Mode) -> Result<RawEcdh
                 )));
             }
             let path = take(map, "recipient-key", &scheme)?;
-            let recipient = private_key(&path, "recipient-key")?;
+            let recipient = private_key(&path, "recipient-key", ui)?;
             check_curve(curve, recipient.curve(), "recipient-key", &path)?;
             Ok(RawEcdhKeyring::discovery(recipient))
         }

@@ -9,7 +9,6 @@
 //! first use) and decrypt finds the KMS-core key named in the message.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -26,6 +25,7 @@ use zeroize::Zeroizing;
 
 use super::error::CliError;
 use super::header_info::EdkInfo;
+use super::key_files::KeyFile;
 use super::kms_source::{self, Source};
 use super::store::{self, Need};
 use super::ui::Ui;
@@ -367,16 +367,35 @@ fn take(map: &mut BTreeMap<String, String>, k: &str, provider: &str) -> Result<S
         .ok_or_else(|| CliError::usage(format!("-w provider={provider}: missing {k}=")))
 }
 
-/// Reads an AES wrapping key file: 16/24/32 raw bytes, or that many bytes as base64 text.
-fn read_aes_key(path: &str) -> Result<Secret, CliError> {
-    let raw = Zeroizing::new(fs::read(path).map_err(|e| CliError::io(format!("key file {path}"), e))?);
-    if matches!(raw.len(), 16 | 24 | 32) {
-        return Ok(Secret::new(raw.to_vec()));
-    }
-    let text = std::str::from_utf8(&raw).map(str::trim).unwrap_or("");
-    match base64::engine::general_purpose::STANDARD.decode(text) {
-        Ok(k) if matches!(k.len(), 16 | 24 | 32) => Ok(Secret::new(k)),
-        _ => Err(CliError::usage(format!(
+/// Reads an AES wrapping key file: 16/24/32 raw bytes, or that many bytes as
+/// base64 text.
+///
+/// Two of those forms overlap: 24 base64 characters are also 24 raw bytes
+/// (an AES-192 key) and encode a 16-byte key, and 32 characters are 32 raw
+/// bytes and encode a 24-byte key. `openssl rand -base64 16 | tr -d '\n'`
+/// writes such a file. Whichever reading won, a user meaning the other would
+/// get a different key without a word, so such a file is refused, with the
+/// two ways to make it plain.
+fn read_aes_key(path: &str, ui: &Ui) -> Result<Secret, CliError> {
+    let file = KeyFile::read(path, "key file")?;
+    file.warn_if_exposed(path, ui);
+    let raw = &file.bytes;
+    let text = std::str::from_utf8(raw).map(str::trim).unwrap_or("");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map(Zeroizing::new)
+        .ok()
+        .filter(|k| matches!(k.len(), 16 | 24 | 32));
+    match (matches!(raw.len(), 16 | 24 | 32), decoded) {
+        (true, Some(k)) => Err(CliError::usage(format!(
+            "key file {path}: ambiguous: its {} bytes are a raw AES-{} key and also the base64 text of              a {}-byte key; write the raw bytes (base64 -d) or end the text with a newline",
+            raw.len(),
+            raw.len() * 8,
+            k.len()
+        ))),
+        (true, None) => Ok(Secret::new(raw.to_vec())),
+        (false, Some(k)) => Ok(Secret::new(k.to_vec())),
+        (false, None) => Err(CliError::usage(format!(
             "key file {path}: expected a 16, 24 or 32 byte AES key, raw or base64"
         ))),
     }
@@ -447,7 +466,7 @@ fn keyring_from_group(
             let path = one_key(&mut keys, &provider)?;
             let ns = take(&mut map, "namespace", &provider)?;
             let name = take(&mut map, "name", &provider)?;
-            let key = read_aes_key(&path)?;
+            let key = read_aes_key(&path, service.ui)?;
             Box::new(RawAesKeyring::new(&ns, &name, &key).map_err(lib)?)
         }
         "raw-rsa" => {
@@ -457,9 +476,13 @@ fn keyring_from_group(
             let padding: RsaPadding = take(&mut map, "padding", &provider)?
                 .parse()
                 .map_err(|e| CliError::usage(format!("-w padding: {e}")))?;
-            let bytes =
-                Zeroizing::new(fs::read(&path).map_err(|e| CliError::io(format!("key file {path}"), e))?);
-            Box::new(RawRsaKeyring::from_key_file(&ns, &name, padding, &path, &bytes).map_err(lib)?)
+            let file = KeyFile::read(&path, "key file")?;
+            let keyring =
+                RawRsaKeyring::from_key_file(&ns, &name, padding, &path, &file.bytes).map_err(lib)?;
+            if keyring.has_private_key() {
+                file.warn_if_exposed(&path, service.ui);
+            }
+            Box::new(keyring)
         }
         "raw-ecdh" => {
             if !keys.is_empty() {
@@ -468,7 +491,7 @@ fn keyring_from_group(
                      recipient-public-key= or recipient-key=",
                 ));
             }
-            Box::new(super::ecdh::keyring(&mut map, mode)?)
+            Box::new(super::ecdh::keyring(&mut map, mode, service.ui)?)
         }
         other => return Err(CliError::usage(format!("-w: unknown provider '{other}'"))),
     };

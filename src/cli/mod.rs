@@ -11,6 +11,7 @@ mod header_info;
 mod held;
 mod inspect;
 mod interrupt;
+mod key_files;
 mod keygen;
 mod keyrings;
 mod kms;
@@ -246,6 +247,11 @@ struct DecryptArgs {
     /// memory until its tag verifies). A message over the limit is refused with exit code 2.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_length: Option<u64>,
+
+    /// The largest message header to accept in bytes (context and encrypted data keys), for
+    /// untrusted input. Default: 16 MiB. A header over the limit is refused with exit code 2.
+    #[arg(long, value_name = "N", value_parser = max_header_size)]
+    max_header_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -274,6 +280,10 @@ struct RewrapArgs {
     /// The longest frame, or non-framed body, to accept in the old messages (as on decrypt).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_length: Option<u64>,
+
+    /// The largest header to accept in the old messages (as on decrypt). Default: 16 MiB.
+    #[arg(long, value_name = "N", value_parser = max_header_size)]
+    max_header_size: Option<usize>,
 }
 
 /// `-w`'s `--help`: one group of words per kind of key, each with an example.
@@ -335,6 +345,14 @@ fn algorithm_help() -> String {
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
+/// `--max-header-size`: a byte count of at least 1.
+fn max_header_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a byte count of at least 1")),
+    }
+}
+
 pub fn main() -> ExitCode {
     let args = match argv::rewrite(std::env::args_os().collect()) {
         Ok(a) => a,

@@ -48,7 +48,7 @@ pub fn run_rewrap(a: RewrapArgs, service: &mut KeyService<'_>, ui: &Ui) -> Resul
             reproduced_encryption_context: ctx.pairs,
             max_encrypted_data_keys: Some(max_edks_read(&a.common)),
             unsigned_only: false,
-            limits: limits(a.max_length),
+            limits: limits(a.max_length, a.max_header_size),
         },
         suite,
         frame_length: a.frame_length,

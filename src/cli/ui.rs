@@ -1,10 +1,11 @@
 //! What the tool says on stderr besides errors: notes (`-q` silences them),
-//! detail (`-v`), and a progress bar.
+//! warnings (it does not), detail (`-v`), and a progress bar.
 //!
 //! The bar is drawn only when stderr is a terminal, `-q` is not given, and the
 //! run has lasted about a second: short runs and scripts never see it. Notes
 //! printed while it is shown suspend it, so lines never tear.
 
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -24,6 +25,8 @@ pub struct Ui {
     quiet: bool,
     verbose: u8,
     bar: Arc<Mutex<Option<ProgressBar>>>,
+    /// Warnings already printed: each is said once per run.
+    warned: Mutex<BTreeSet<String>>,
 }
 
 impl Ui {
@@ -32,6 +35,7 @@ impl Ui {
             quiet,
             verbose,
             bar: Arc::new(Mutex::new(None)),
+            warned: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -52,6 +56,20 @@ impl Ui {
     /// Whether [`Ui::detail`] at `level` prints anything.
     pub fn verbose(&self, level: u8) -> bool {
         self.verbose >= level
+    }
+
+    /// A warning the user must see (a key file open to others); printed even
+    /// under `-q`, and only the first time in a run.
+    pub fn warning(&self, msg: impl Display) {
+        let line = msg.to_string();
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(line.clone());
+        if first {
+            self.eprint(line);
+        }
     }
 
     /// An error line; printed even under `-q`.

@@ -157,6 +157,18 @@ pub fn serialize_body(
     Ok(out)
 }
 
+/// A header over `limits.max_header_size`: the caller's limit refuses it
+/// (the format allows far larger headers), so a larger one may accept it.
+/// `length` is the header's size, or while it is still arriving the least it
+/// can be.
+fn header_limit(length: usize, limits: &Limits) -> Error {
+    Error::LengthLimit {
+        what: "header",
+        length: length as u64,
+        limit: limits.max_header_size as u64,
+    }
+}
+
 /// Parses a header (body and authentication) from the start of `buf`.
 ///
 /// Returns [`Parsed::Incomplete`] while the bytes so far are a valid prefix;
@@ -167,11 +179,9 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed<Header>> {
     match read(&mut cur, limits) {
         Ok(h) => Ok(Parsed::Done(h, cur.pos)),
         Err(Stop::Incomplete(n)) => {
-            if buf.len().saturating_add(n) > limits.max_header_size.saturating_add(28) {
-                Err(Error::Limit(format!(
-                    "header is larger than the {} byte limit",
-                    limits.max_header_size
-                )))
+            let least = buf.len().saturating_add(n);
+            if least > limits.max_header_size.saturating_add(28) {
+                Err(header_limit(least, limits))
             } else {
                 Ok(Parsed::Incomplete(n))
             }
@@ -256,10 +266,7 @@ fn read(cur: &mut Cursor<'_>, limits: &Limits) -> Result<Header, Stop> {
     };
     let body_len = cur.pos;
     if body_len > limits.max_header_size {
-        return Err(Stop::Invalid(Error::Limit(format!(
-            "header is larger than the {} byte limit",
-            limits.max_header_size
-        ))));
+        return Err(Stop::Invalid(header_limit(body_len, limits)));
     }
     let mut auth_iv = [0u8; IV_LEN];
     if version == 1 {

@@ -61,15 +61,18 @@ pub const MAX_NON_FRAMED_LENGTH: u64 = (1 << 36) - 32;
 /// hold gigabytes. Raise it (up to that limit) for large legacy messages.
 pub const DEFAULT_MAX_BODY_LENGTH: u64 = 64 << 20;
 
+/// The default [`Limits::max_header_size`]: 16 MiB. A header holds at most
+/// 64 KiB of context and 65535 EDKs of up to 3 x 64 KiB each; 16 MiB is far
+/// above anything a real writer makes (one EDK per wrapping key) while still
+/// bounding what a hostile header can make the parser buffer.
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 << 20;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_encrypted_data_keys: None,
             max_frame_length: MAX_FRAME_LENGTH,
-            // A header holds at most 64 KiB of context and 65535 EDKs of up to
-            // 3 x 64 KiB each; 16 MiB is far above anything a real writer makes
-            // while still bounding what a hostile header can make us buffer.
-            max_header_size: 16 << 20,
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
             max_body_length: DEFAULT_MAX_BODY_LENGTH,
         }
     }

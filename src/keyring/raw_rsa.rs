@@ -79,6 +79,13 @@ impl RawRsaKeyring {
         }
     }
 
+    /// Whether this keyring holds a private key (it can decrypt), as opposed
+    /// to a public key alone: a front end warns when such a key file is open
+    /// to other users.
+    pub fn has_private_key(&self) -> bool {
+        self.private.is_some()
+    }
+
     fn with_keys(
         namespace: &str,
         name: &str,

@@ -164,9 +164,9 @@ impl<'k> Decryptor<'k> {
         if self.buf.is_empty() {
             // Fast path: work straight from the caller's bytes, keep the rest.
             let n = self.process(input, out)?;
-            self.buf.extend_from_slice(&input[n..]);
+            self.keep(&input[n..]);
         } else {
-            self.buf.extend_from_slice(input);
+            self.keep(input);
             if self.buf.len() >= self.need {
                 let buf = std::mem::take(&mut self.buf);
                 let r = self.process(&buf, out);
@@ -179,6 +179,22 @@ impl<'k> Decryptor<'k> {
             return Err(Error::TrailingData);
         }
         Ok(())
+    }
+
+    /// Buffers `more` input for the structure in progress. The buffer grows
+    /// by doubling, as a `Vec` does, but never past what that structure
+    /// needs (`need`, known once its length field is read): plain doubling would let a frame of F bytes, valid or forged,
+    /// hold up to 2F of buffer besides its F of plaintext. Doubling (rather
+    /// than reserving the declared length at once) keeps memory in step with
+    /// the bytes actually received, whatever a hostile length field says.
+    fn keep(&mut self, more: &[u8]) {
+        let len = self.buf.len() + more.len();
+        if len > self.buf.capacity() {
+            let doubled = self.buf.capacity().saturating_mul(2).max(len);
+            let target = doubled.min(self.need.max(len));
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        self.buf.extend_from_slice(more);
     }
 
     /// Signals the end of input: fails unless the message was complete.

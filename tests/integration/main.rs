@@ -17,6 +17,7 @@ mod support;
 mod cli_files;
 mod cli_inspect;
 mod cli_interrupt;
+mod cli_key_files;
 mod cli_keystore;
 mod cli_migration;
 mod cli_pipes;

@@ -162,6 +162,12 @@ pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
 /// it (the test keyring's namespace and name).
 pub fn aes_key(env: &Env) -> Vec<&'static str> {
     env.write("aes.key", &bytes(32, 77));
+    // Owner-only, as a careful user keeps it (others' access draws a warning).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(env.path("aes.key"), fs::Permissions::from_mode(0o600)).unwrap();
+    }
     vec![
         "-w",
         "provider=raw-aes",
