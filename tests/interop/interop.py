@@ -76,6 +76,15 @@ CLI_TIMEOUT = 300
 CONTEXT_ALPHABET = "abcXYZ019_.-/:éüßΩλж中文封筒ｚ😀🔐מעט"
 
 
+def write_key_file(path, data):
+    """Writes a key file owner-only, as a careful user keeps one (envelope warns
+    about a secret key file that others can read)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 class Keys:
     """Fresh keys for this run, written to files for the CLI."""
 
@@ -114,10 +123,7 @@ class Keys:
             }
 
     def _write(self, name, data):
-        path = os.path.join(self.dir, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
+        return write_key_file(os.path.join(self.dir, name), data)
 
     def rsa(self, bits, padding):
         desc = dict(self.by_label["rsa%d" % bits])
@@ -187,8 +193,7 @@ class EcdhKeys:
             recipient_private = recipient.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
             stem = os.path.join(self.dir, "recipient-" + curve)
-            with open(stem + "-private.pem", "wb") as f:
-                f.write(recipient_private)
+            write_key_file(stem + "-private.pem", recipient_private)
             public = recipient.public_key()
             # The recipient's public key goes to envelope as DER or as PEM.
             if rng.random() < 0.5:
