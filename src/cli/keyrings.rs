@@ -388,7 +388,7 @@ fn read_aes_key(path: &str, ui: &Ui) -> Result<Secret, CliError> {
         .filter(|k| matches!(k.len(), 16 | 24 | 32));
     match (matches!(raw.len(), 16 | 24 | 32), decoded) {
         (true, Some(k)) => Err(CliError::usage(format!(
-            "key file {path}: ambiguous: its {} bytes are a raw AES-{} key and also the base64 text of              a {}-byte key; write the raw bytes (base64 -d) or end the text with a newline",
+            "key file {path}: ambiguous: its {} bytes are a raw AES-{} key and also the base64 text of a {}-byte key; write the raw bytes (base64 -d) or end the text with a newline",
             raw.len(),
             raw.len() * 8,
             k.len()

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{raw_aes_words, KEY};
+use crate::support::fixtures::{raw_aes_words, write_key_file};
 use crate::support::scrub;
 
 fn temp_files(dir: &Path) -> Vec<String> {
@@ -25,7 +25,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 fn interrupt_while_writing(signal: &str, force_over_existing: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
-    std::fs::write(&key, KEY).unwrap();
+    write_key_file(&key);
     let out = dir.path().join("out.encrypted");
     if force_over_existing {
         std::fs::write(&out, b"precious").unwrap();
@@ -105,7 +105,7 @@ fn leftover(dir: &Path, name: String, age: Duration) -> String {
 fn a_later_run_removes_what_killed_runs_left_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
-    std::fs::write(&key, KEY).unwrap();
+    write_key_file(&key);
     let hour = Duration::from_secs(3600);
     let dead = dead_pid();
     let stale = leftover(dir.path(), format!(".envelope-{dead}-killed.tmp"), hour);
@@ -149,7 +149,7 @@ fn a_later_run_removes_what_killed_runs_left_and_nothing_else() {
 fn an_interrupted_directory_run_continues_with_skip_existing() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
-    std::fs::write(&key, KEY).unwrap();
+    write_key_file(&key);
     for name in ["a", "b", "c"] {
         std::fs::create_dir_all(dir.path().join("tree/sub")).unwrap();
         std::fs::write(dir.path().join("tree/sub").join(name), name.as_bytes()).unwrap();
@@ -194,7 +194,7 @@ fn an_interrupted_directory_run_continues_with_skip_existing() {
 fn ctrl_c_on_a_terminal_replaces_the_bar_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("aes.key");
-    std::fs::write(&key, KEY).unwrap();
+    write_key_file(&key);
     let script = r#"
 import os, pty, select, signal, subprocess, sys, time
 master, slave = pty.openpty()

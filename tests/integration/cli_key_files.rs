@@ -57,7 +57,10 @@ fn an_aes_key_file_that_is_both_raw_and_base64_is_refused() {
             err.contains("ambiguous") && err.contains(&format!("{name}.b64")),
             "{err}"
         );
-        assert!(err.contains(&format!("{}-byte key", key.len())), "{err}");
+        assert!(
+            err.contains(&format!("base64 text of a {}-byte key", key.len())),
+            "{err}"
+        );
         assert!(!env.path("p.enc").exists());
 
         // With a newline it is text, and the key is the decoded one: the

@@ -217,7 +217,7 @@ fn terminal_manners() {
 fn terminal_stdin_ends_at_the_first_ctrl_d() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    std::fs::write(&key, crate::support::fixtures::KEY).unwrap();
+    crate::support::fixtures::write_key_file(&key);
     let out = dir.path().join("typed.enc");
     let script = r#"
 import os, pty, subprocess, sys, time

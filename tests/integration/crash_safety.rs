@@ -34,7 +34,7 @@ use envelope::kms::{
 use envelope::stream::{decrypt, DecryptOptions};
 use zeroize::Zeroizing;
 
-use crate::support::fixtures::{keyring, raw_aes_words, KEY};
+use crate::support::fixtures::{keyring, raw_aes_words, write_key_file};
 use crate::support::scrub;
 
 /// xorshift64*: kill moments and test data.
@@ -219,7 +219,7 @@ fn killed_encryption_and_decryption_never_leave_a_partial_file() {
     let mut rng = Rng::seeded();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::write(d.join("key"), KEY).unwrap();
+    write_key_file(&d.join("key"));
     let mut input = Zeroizing::new(vec![0u8; INPUT_LEN]);
     for chunk in input.chunks_mut(8) {
         let r = rng.next().to_le_bytes();
@@ -309,7 +309,7 @@ fn killed_directory_runs_leave_only_complete_files() {
     let mut rng = Rng::seeded();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::write(d.join("key"), KEY).unwrap();
+    write_key_file(&d.join("key"));
     let tree = make_tree(&d.join("plain"), &mut rng);
     let run = |op: &str, input: &str| {
         let mut c = envelope();

@@ -31,7 +31,9 @@ use envelope::stream::{decrypt, encrypt, Decryptor, EncryptOptions};
 use envelope::suite::TAG_LEN;
 use envelope::{AlgorithmSuite, Error};
 
-use crate::support::fixtures::{allow_all, encrypt_options, kat_keyring, keyring, raw_aes_words, KEY};
+use crate::support::fixtures::{
+    allow_all, encrypt_options, kat_keyring, keyring, raw_aes_words, write_key_file,
+};
 use crate::support::scrub;
 
 const FRAME: u32 = 16;
@@ -326,7 +328,7 @@ fn extra_files(dir: &Path, known: &[&str]) -> Vec<String> {
 fn cli_leaves_no_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::write(d.join("key"), KEY).unwrap();
+    write_key_file(&d.join("key"));
     let mut runs = 0;
     for suite in [
         AlgorithmSuite::DEFAULT,

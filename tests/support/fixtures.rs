@@ -38,6 +38,21 @@ pub fn raw_aes_words(key_file: &Path) -> Vec<String> {
 
 /// A file of the repository, by its path from the crate root (tests do not
 /// depend on the directory they are run from).
+/// Writes [`KEY`] to `path` as a CLI key file: owner-only, as a careful user
+/// keeps one (envelope warns about a secret key file others can read), and as
+/// base64 text with its newline, since its 32 raw bytes (`B` x 32) are also
+/// base64 text, which the CLI refuses as ambiguous.
+pub fn write_key_file(path: &Path) {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(KEY) + "\n";
+    std::fs::write(path, text).expect("write the key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod the key file");
+    }
+}
+
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
