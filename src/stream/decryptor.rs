@@ -182,16 +182,25 @@ impl<'k> Decryptor<'k> {
     }
 
     /// Buffers `more` input for the structure in progress. The buffer grows
-    /// by doubling, as a `Vec` does, but never past what that structure
-    /// needs (`need`, known once its length field is read): plain doubling would let a frame of F bytes, valid or forged,
-    /// hold up to 2F of buffer besides its F of plaintext. Doubling (rather
-    /// than reserving the declared length at once) keeps memory in step with
-    /// the bytes actually received, whatever a hostile length field says.
+    /// by doubling, as a `Vec` does, but while a body block (a frame or a
+    /// non-framed body) is arriving never past what that block needs (`need`,
+    /// its whole sealed length, known from its header): plain doubling would
+    /// let a frame of F bytes, valid or forged, hold up to 2F of buffer besides
+    /// its F of plaintext. Doubling (rather than reserving the declared length
+    /// at once) keeps memory in step with the bytes actually received,
+    /// whatever a hostile length field says. Elsewhere (the header, the
+    /// footer) `need` is only the next field's end, a few bytes on, so the cap
+    /// would make every small piece a reallocation: there it is plain doubling.
     fn keep(&mut self, more: &[u8]) {
         let len = self.buf.len() + more.len();
         if len > self.buf.capacity() {
             let doubled = self.buf.capacity().saturating_mul(2).max(len);
-            let target = doubled.min(self.need.max(len));
+            let block = matches!(self.state, State::Frame(_) | State::NonFramed(_));
+            let target = if block {
+                doubled.min(self.need.max(len))
+            } else {
+                doubled
+            };
             self.buf.reserve_exact(target - self.buf.len());
         }
         self.buf.extend_from_slice(more);
