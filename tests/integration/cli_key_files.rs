@@ -113,6 +113,13 @@ fn secret_key_files_open_to_others_draw_one_warning_even_under_q() {
         "{err}"
     );
     assert_eq!(env.read("a.out"), b"plaintext");
+    // One file read twice in a run (rewrap's old key and new key): one warning.
+    let mut twice = vec!["rewrap", "-i", "a.enc", "-o", "b.enc", "-u"];
+    twice.extend(strs(&aes).into_iter().skip(1));
+    twice.extend(strs(&aes));
+    let err = stderr(&env.ok(&twice));
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(env.path("b.enc").exists());
     // Writable by the group: said so.
     chmod(&env, "aes.key", 0o620);
     let args = with(&["decrypt", "-f", "-i", "a.enc", "-o", "a.out"], &strs(&aes));
