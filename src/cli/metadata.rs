@@ -100,6 +100,10 @@ impl Metadata {
 
     /// Records a file processed successfully.
     pub fn ok(&mut self, mode: Op, job: &Job, s: &StreamSummary) -> Result<(), CliError> {
+        if self.out.is_none() {
+            // Nothing to write: not even the line is made.
+            return Ok(());
+        }
         if let Some(aws_mode) = self.aws_mode {
             let line = metadata_aws::record(aws_mode, job, &s.header);
             return self.write_text(line);

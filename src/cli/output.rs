@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use base64::engine::general_purpose::{GeneralPurpose, STANDARD};
 use base64::write::EncoderWriter;
@@ -61,6 +61,10 @@ struct Made {
     all: Vec<PathBuf>,
     /// Parents of directories made since the last batch was committed.
     unsynced_parents: Vec<PathBuf>,
+    /// The output directory found or made last, and its
+    /// filesystem: a walk writes a directory's files one after another, so
+    /// most outputs need no look at their directory at all.
+    known: Option<(PathBuf, u64)>,
 }
 
 impl MadeDirs {
@@ -72,6 +76,18 @@ impl MadeDirs {
         let mut made = self.lock();
         made.unsynced_parents.extend(dirs.iter().map(|d| parent_of(d)));
         made.all.extend(dirs);
+    }
+
+    /// The filesystem of `dir` if it was found or made last.
+    fn known(&self, dir: &Path) -> Option<u64> {
+        match &self.lock().known {
+            Some((d, dev)) if d == dir => Some(*dev),
+            _ => None,
+        }
+    }
+
+    fn set_known(&self, dir: PathBuf, dev: u64) {
+        self.lock().known = Some((dir, dev));
     }
 
     fn take_unsynced_parents(&self) -> Vec<PathBuf> {
@@ -107,6 +123,8 @@ pub struct FileOutput {
     /// Directories made for this output ([`Parents::Create`]), outermost
     /// first: removed if it is discarded.
     made: Vec<PathBuf>,
+    /// The filesystem of the destination directory, when already known.
+    dev: Option<u64>,
 }
 
 impl Output {
@@ -159,18 +177,27 @@ impl Output {
             )));
         }
         let dir = parent_of(path);
+        let mut dev = None;
         let made = match parents {
             Parents::MustExist => Vec::new(),
             Parents::Create => create_dirs(&dir)?,
             Parents::Shared(made) => {
-                made.record(create_dirs(&dir)?);
+                dev = made.known(&dir);
+                if dev.is_none() {
+                    made.record(create_dirs(&dir)?);
+                    let d = fs::metadata(&dir)
+                        .map(|m| device(&m))
+                        .map_err(|e| CliError::io(format!("cannot create a file in {}", dir.display()), e))?;
+                    made.set_known(dir.clone(), d);
+                    dev = Some(d);
+                }
                 Vec::new()
             }
         };
         match tempfile::Builder::new()
-            .prefix(&super::stale::temp_prefix())
+            .prefix(super::stale::temp_prefix())
             .suffix(".tmp")
-            .tempfile_in(&dir)
+            .tempfile_in(absolute(&dir))
         {
             Ok(tmp) => {
                 super::interrupt::register(tmp.path());
@@ -179,6 +206,7 @@ impl Output {
                     dest: path.to_path_buf(),
                     force,
                     made,
+                    dev,
                 }))
             }
             Err(e) => {
@@ -331,12 +359,15 @@ impl FileOutput {
         let Some(mut tmp) = self.tmp.take() else {
             return Err(CliError::io(&name, io::Error::other("output already closed")));
         };
-        let flushed = tmp.flush().and_then(|()| tmp.as_file().metadata());
+        let flushed = tmp.flush().and_then(|()| match self.dev {
+            Some(d) => Ok(d),
+            None => tmp.as_file().metadata().map(|m| device(&m)),
+        });
         let finished = Finished {
             tmp: Some(tmp.into_temp_path()),
             dest: self.dest.clone(),
             force: self.force,
-            dev: flushed.as_ref().map_or(0, device),
+            dev: *flushed.as_ref().unwrap_or(&0),
         };
         match flushed {
             Ok(_) => Ok(finished),
@@ -396,19 +427,28 @@ impl Drop for Finished {
 }
 
 /// Makes every output of `batch` durable and final, in that order: no file
-/// appears under its name before its bytes are on disk. Then syncs the
-/// directories the renames changed, and the parents of directories made for
-/// the outputs (`made`), so that renames and new directories are durable too.
-/// Returns each output's outcome, in the order given.
+/// appears under its name before its bytes are on disk. Then makes the
+/// renames durable, and the directories made for the outputs (`made`): on
+/// Linux with one more sync of each filesystem (one journal commit for the
+/// lot), elsewhere with a sync of each directory. Returns each output's
+/// outcome, in the order given.
 pub fn commit_all(batch: Vec<Finished>, made: &MadeDirs) -> Vec<Result<(), CliError>> {
     let synced = sync_files(&batch);
     let mut dirs = made.take_unsynced_parents();
+    let mut devs = Vec::new();
     let outcomes = batch
         .into_iter()
         .zip(synced)
         .map(|(f, synced)| {
             synced?;
-            dirs.push(parent_of(&f.dest));
+            if SYNC_WHOLE_FILESYSTEM {
+                if !devs.contains(&f.dev) {
+                    devs.push(f.dev);
+                    dirs.push(parent_of(&f.dest));
+                }
+            } else {
+                dirs.push(parent_of(&f.dest));
+            }
             f.rename()
         })
         .collect();
@@ -449,13 +489,23 @@ fn sync_files(batch: &[Finished]) -> Vec<Result<(), CliError>> {
 
 #[cfg(target_os = "linux")]
 fn sync_fs_of(path: &Path) -> io::Result<()> {
-    let f = File::open(path)?;
-    rustix::fs::syncfs(&f).map_err(io::Error::from)
+    sync_fs(&File::open(path)?)
 }
 
 #[cfg(not(target_os = "linux"))]
 fn sync_fs_of(path: &Path) -> io::Result<()> {
     OpenOptions::new().write(true).open(path)?.sync_all()
+}
+
+/// Syncs the filesystem holding `f`.
+#[cfg(target_os = "linux")]
+fn sync_fs(f: &File) -> io::Result<()> {
+    rustix::fs::syncfs(f).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_fs(f: &File) -> io::Result<()> {
+    f.sync_all()
 }
 
 #[cfg(unix)]
@@ -469,11 +519,21 @@ fn device(_meta: &fs::Metadata) -> u64 {
     0
 }
 
-/// Syncs directories after renames into them, so that the renames are
-/// durable too; best effort where directories cannot be opened.
+/// Makes renames into `dirs`, and the directories themselves, durable: on
+/// Linux a sync of each filesystem they are on (the parents of made
+/// directories may be on others), elsewhere a sync of each directory. Best
+/// effort where directories cannot be opened.
 fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a PathBuf>) {
+    let mut synced = Vec::new();
     for d in dirs {
-        if let Ok(f) = File::open(d) {
+        let Ok(f) = File::open(d) else { continue };
+        if SYNC_WHOLE_FILESYSTEM {
+            let dev = f.metadata().map_or(0, |m| device(&m));
+            if !synced.contains(&dev) {
+                synced.push(dev);
+                let _ = sync_fs(&f);
+            }
+        } else {
             let _ = f.sync_all();
         }
     }
@@ -496,6 +556,17 @@ impl Drop for FileOutput {
 fn remove_dirs(dirs: &[PathBuf]) {
     for d in dirs.iter().rev() {
         let _ = fs::remove_dir(d);
+    }
+}
+
+/// `path` made absolute against the working directory as it was first
+/// asked for (this program never changes it): the temporary file's name is
+/// then absolute without a `getcwd` for each file.
+fn absolute(path: &Path) -> PathBuf {
+    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_path_buf(),
     }
 }
 

@@ -11,14 +11,17 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// How long a dead process's temporary file must have been unchanged.
 const QUIET: Duration = Duration::from_secs(60);
 
 /// The name prefix of this process's temporary outputs.
-pub fn temp_prefix() -> String {
-    format!(".envelope-{}-", std::process::id())
+pub fn temp_prefix() -> &'static str {
+    // Made once: a directory run names thousands of temporary files.
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!(".envelope-{}-", std::process::id()))
 }
 
 /// The PID in a temporary output's name, if the name is one.

@@ -136,10 +136,6 @@ impl KmsCore {
         Ok(EmptyResponse {})
     }
 
-    fn alias_not_found(&self, name: &str) -> KmsError {
-        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(name)))
-    }
-
     pub(super) fn op_update_alias(&self, req: &UpdateAliasRequest) -> Result<EmptyResponse, KmsError> {
         check_alias_name(&req.alias_name)?;
         self.write(|c| {

@@ -28,6 +28,7 @@ use super::config::{Identity, KmsConfig};
 use super::creation::{self, Found};
 use super::error::{KmsError, KmsErrorKind};
 use super::ids::{parse_key_ref, KeyRef};
+use super::recent::{self, Reader, Recent};
 use super::rootkey::{self, Binding, RootKey};
 use super::specs::*;
 use super::store::{self, db, KeyRow};
@@ -51,6 +52,8 @@ pub struct KmsCore {
     /// The store's region and account, as stored (not as configured).
     pub(crate) identity: Identity,
     conn: Mutex<Connection>,
+    /// Locked only while `conn` is.
+    recent: Mutex<Recent>,
     pub(crate) root: RootKey,
     created: bool,
 }
@@ -63,6 +66,10 @@ impl std::fmt::Debug for KmsCore {
             .field("created", &self.created)
             .finish()
     }
+}
+
+fn poisoned() -> KmsError {
+    KmsError::internal("the key store handle was poisoned by a panic")
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> KmsError {
@@ -170,6 +177,7 @@ impl KmsCore {
             config,
             identity,
             conn: Mutex::new(conn),
+            recent: Mutex::new(Recent::default()),
             root,
             created,
         };
@@ -207,9 +215,7 @@ impl KmsCore {
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, KmsError> {
-        self.conn
-            .lock()
-            .map_err(|_| KmsError::internal("the key store handle was poisoned by a panic"))
+        self.conn.lock().map_err(|_| poisoned())
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`); rolled back if `f` fails.
@@ -230,15 +236,33 @@ impl KmsCore {
         shred::checkpoint(&*self.lock()?)
     }
 
-    /// Runs `f` in a read transaction, for a consistent view across statements.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, KmsError>) -> Result<T, KmsError> {
+    /// Runs `f` in a read transaction, for a consistent view across
+    /// statements, with what earlier reads learned while the store is
+    /// unchanged (see [`recent`]).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Reader<'_>) -> Result<T, KmsError>) -> Result<T, KmsError> {
         let mut conn = self.lock()?;
-        self.maintain(&mut conn)?;
-        let tx = conn
+        let mut recent = self.recent.lock().map_err(|_| poisoned())?;
+        let now = self.now();
+        let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(db)?;
-        self.root.check_current(&tx, self.keystore())?;
-        f(&tx)
+        let mut stamp = recent::stamp(&tx)?;
+        if !recent.holds(stamp, now) {
+            if store::maintenance_due(&tx, now)? {
+                drop(tx);
+                self.maintain(&mut conn)?;
+                tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Deferred)
+                    .map_err(db)?;
+                stamp = recent::stamp(&tx)?;
+            }
+            self.root.check_current(&tx, self.keystore())?;
+            recent.restart(stamp, store::next_due(&tx)?);
+        }
+        f(&Reader {
+            conn: &tx,
+            recent: std::cell::RefCell::new(&mut recent),
+        })
     }
 
     /// Deletes keys whose waiting period is over and rotates keys whose
@@ -331,13 +355,15 @@ impl KmsCore {
             KeyRef::Key(k) => k,
             KeyRef::Alias(a) => {
                 store::get_alias(c, &a)?
-                    .ok_or_else(|| {
-                        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(&a)))
-                    })?
+                    .ok_or_else(|| self.alias_not_found(&a))?
                     .target_key_id
             }
         };
         self.key_by_id(c, &key_id)
+    }
+
+    pub(crate) fn alias_not_found(&self, alias: &str) -> KmsError {
+        KmsError::not_found(format!("Alias {} is not found.", self.identity.alias_arn(alias)))
     }
 
     pub(crate) fn key_by_id(&self, c: &Connection, key_id: &str) -> Result<KeyRow, KmsError> {

@@ -35,6 +35,7 @@ mod identity;
 mod ids;
 mod migrate;
 mod ops;
+mod recent;
 mod rekey;
 mod rootkey;
 mod rsa;

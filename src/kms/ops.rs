@@ -6,10 +6,9 @@
 //! also decrypts the needed key material; the data itself is processed after
 //! the transaction.
 
-use rusqlite::Connection;
-
 use super::core::{check_len, check_range, KmsCore};
 use super::error::{KmsError, KmsErrorKind};
+use super::recent::Reader;
 use super::specs::*;
 use super::store::KeyRow;
 use super::types::*;
@@ -61,7 +60,7 @@ impl KmsCore {
     /// Checks an encryption key and loads its current material.
     fn encryption_material(
         &self,
-        c: &Connection,
+        c: &Reader<'_>,
         row: KeyRow,
         alg: EncryptionAlgorithmSpec,
     ) -> Result<(KeyRow, Material), KmsError> {
@@ -69,7 +68,7 @@ impl KmsCore {
         self.check_algorithm(&row, alg)?;
         let material = match row.key_spec {
             KeySpec::SymmetricDefault => {
-                let backing = self.material(c, &row, row.current_version)?.ok_or_else(|| {
+                let backing = c.material(self, &row, row.current_version)?.ok_or_else(|| {
                     KmsError::internal(format!("key {} has no current key material", row.key_id))
                 })?;
                 Material::Symmetric(backing, row.current_version)
@@ -81,9 +80,9 @@ impl KmsCore {
 
     /// The public key of an RSA key, derived from its private key (the
     /// `public_key` column is not authenticated, so it is never read).
-    fn rsa_public_key(&self, c: &Connection, row: &KeyRow) -> Result<Vec<u8>, KmsError> {
-        let private = self
-            .material(c, row, 1)?
+    fn rsa_public_key(&self, c: &Reader<'_>, row: &KeyRow) -> Result<Vec<u8>, KmsError> {
+        let private = c
+            .material(self, row, 1)?
             .ok_or_else(|| KmsError::internal(format!("key {} has no private key", row.key_id)))?;
         rsa::public_key_of(&private)
     }
@@ -130,7 +129,7 @@ impl KmsCore {
         plaintext: &[u8],
     ) -> Result<(String, Vec<u8>), KmsError> {
         let (row, material) = self.read(|c| {
-            let row = self.resolve(c, key_id, field, true)?;
+            let row = c.resolve(self, key_id, field, true)?;
             self.encryption_material(c, row, alg)
         })?;
         let blob = self.seal_with(&row, &material, alg, ec, plaintext)?;
@@ -148,7 +147,7 @@ impl KmsCore {
     ) -> Result<(String, Secret), KmsError> {
         check_len("ciphertextBlob", ciphertext.len(), 1, MAX_CIPHERTEXT_BLOB)?;
         let (row, material) = self.read(|c| {
-            let given = key_id.map(|k| self.resolve(c, k, field, true)).transpose()?;
+            let given = key_id.map(|k| c.resolve(self, k, field, true)).transpose()?;
             if alg != EncryptionAlgorithmSpec::SymmetricDefault {
                 // RSA ciphertexts carry no key reference: the caller names the key.
                 let row = given.ok_or_else(|| {
@@ -158,8 +157,7 @@ impl KmsCore {
                 })?;
                 self.check_usable(&row)?;
                 self.check_algorithm(&row, alg)?;
-                let private = self
-                    .material(c, &row, 1)?
+                let private = c.material(self, &row, 1)?
                     .ok_or_else(|| KmsError::internal(format!("key {} has no private key", row.key_id)))?;
                 return Ok((row, Material::RsaPrivate(private)));
             }
@@ -174,12 +172,11 @@ impl KmsCore {
             }
             let row = match given {
                 Some(g) => g,
-                None => self.key_by_id(c, &header.key_id)?,
+                None => c.key_by_id(self, &header.key_id)?,
             };
             self.check_usable(&row)?;
             self.check_algorithm(&row, alg)?;
-            let backing = self
-                .material(c, &row, header.version)?
+            let backing = c.material(self, &row, header.version)?
                 .ok_or_else(KmsError::invalid_ciphertext)?;
             Ok((row, Material::Symmetric(backing, header.version)))
         })?;
@@ -286,7 +283,7 @@ impl KmsCore {
         };
         let alg = EncryptionAlgorithmSpec::SymmetricDefault;
         let (row, material) = self.read(|c| {
-            let row = self.resolve(c, &req.key_id, "keyId", true)?;
+            let row = c.resolve(self, &req.key_id, "keyId", true)?;
             self.check_usable(&row)?;
             if row.key_spec != KeySpec::SymmetricDefault {
                 return Err(self.invalid_usage(format!(
@@ -324,7 +321,7 @@ impl KmsCore {
         req: &GetPublicKeyRequest,
     ) -> Result<GetPublicKeyResponse, KmsError> {
         let (row, public_key) = self.read(|c| {
-            let row = self.resolve(c, &req.key_id, "keyId", true)?;
+            let row = c.resolve(self, &req.key_id, "keyId", true)?;
             self.check_usable(&row)?;
             if row.key_spec == KeySpec::SymmetricDefault {
                 return Err(KmsError::new(

@@ -335,6 +335,19 @@ pub(crate) fn maintenance_due(conn: &Connection, now: u64) -> Result<bool, KmsEr
     .map_err(db)
 }
 
+/// When [`maintenance_due`] turns true next: the earliest deletion date of a
+/// key pending deletion or next rotation of an enabled key rotating itself.
+pub(crate) fn next_due(conn: &Connection) -> Result<Option<u64>, KmsError> {
+    one_row(
+        conn,
+        "SELECT MIN(t) FROM (SELECT deletion_date AS t FROM keys WHERE state = 'PendingDeletion' \
+         UNION ALL SELECT next_rotation FROM keys WHERE state = 'Enabled' AND rotation_period IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db)
+}
+
 /// Keys whose deletion date has passed.
 pub(crate) fn expired_keys(conn: &Connection, now: u64) -> Result<Vec<String>, KmsError> {
     let mut st = conn
