@@ -1582,3 +1582,82 @@ fn responses_use_aws_json_names() {
         serde_json::from_str(&format!(r#"{{"KeyId":"{}","NumberOfBytes":64}}"#, k.arn)).unwrap();
     assert_eq!(env.kms.generate_data_key(&req).unwrap().plaintext.len(), 64);
 }
+
+/// One handle keeps what its reads learned (key rows, alias targets,
+/// decrypted material) while the store is unchanged; every change another
+/// handle (another process) commits must reach its very next request.
+#[test]
+fn a_handle_sees_every_change_another_handle_commits_at_once() {
+    let env = Env::new();
+    let other = open_at(&env.path(), &env.clock).unwrap();
+    let (a, b) = (env.key(), env.key());
+    let alias = || CreateAliasRequest {
+        alias_name: "alias/app".into(),
+        target_key_id: a.key_id.clone(),
+    };
+    env.kms.create_alias(&alias()).unwrap();
+    let gen = |id: &str| {
+        env.kms.generate_data_key(&GenerateDataKeyRequest {
+            key_id: id.into(),
+            encryption_context: EncryptionContext::new(),
+            number_of_bytes: None,
+            key_spec: Some(DataKeySpec::Aes256),
+        })
+    };
+    // Warm: the same answers again, as a handle that keeps them would give.
+    for _ in 0..3 {
+        assert_eq!(gen("alias/app").unwrap().key_id, a.arn);
+        assert_eq!(blob_version(&gen(&a.key_id).unwrap().ciphertext_blob), 1);
+    }
+    let id = |k: &KeyMetadata| KeyIdRequest { key_id: k.key_id.clone() };
+
+    other.disable_key(&id(&a)).unwrap();
+    kind(gen("alias/app"), KmsErrorKind::DisabledException);
+    kind(gen(&a.key_id), KmsErrorKind::DisabledException);
+    other.enable_key(&id(&a)).unwrap();
+    assert_eq!(gen("alias/app").unwrap().key_id, a.arn);
+
+    other.rotate_key_on_demand(&id(&a)).unwrap();
+    let blob = gen(&a.key_id).unwrap().ciphertext_blob;
+    assert_eq!(blob_version(&blob), 2, "the rotation is used at once");
+    env.decrypt(&blob, &EncryptionContext::new(), None).unwrap();
+
+    other
+        .update_alias(&UpdateAliasRequest {
+            alias_name: "alias/app".into(),
+            target_key_id: b.key_id.clone(),
+        })
+        .unwrap();
+    assert_eq!(gen("alias/app").unwrap().key_id, b.arn, "the alias moved");
+    other
+        .delete_alias(&DeleteAliasRequest {
+            alias_name: "alias/app".into(),
+        })
+        .unwrap();
+    kind(gen("alias/app"), KmsErrorKind::NotFoundException);
+
+    other
+        .schedule_key_deletion(&ScheduleKeyDeletionRequest {
+            key_id: b.key_id.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+    kind(gen(&b.key_id), KmsErrorKind::KMSInvalidStateException);
+
+    // The handle's own changes too, and the clock: a deletion date passing
+    // is no commit, yet the key is gone at its time.
+    env.kms.cancel_key_deletion(&id(&b)).unwrap();
+    env.kms.enable_key(&id(&b)).unwrap();
+    assert_eq!(gen(&b.key_id).unwrap().key_id, b.arn);
+    env.kms
+        .schedule_key_deletion(&ScheduleKeyDeletionRequest {
+            key_id: b.key_id.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+    kind(gen(&b.key_id), KmsErrorKind::KMSInvalidStateException);
+    assert_eq!(gen(&a.key_id).unwrap().key_id, a.arn);
+    env.advance(7 * DAY);
+    kind(gen(&b.key_id), KmsErrorKind::NotFoundException);
+    assert_eq!(gen(&a.key_id).unwrap().key_id, a.arn);
+}
