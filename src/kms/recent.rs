@@ -33,14 +33,16 @@ use crate::crypto::Secret;
 const MAX_ENTRIES: usize = 256;
 
 /// The store's state as a read transaction sees it: (data_version, total_changes).
-pub(crate) type Stamp = (i64, i64);
+pub(crate) type Stamp = (i64, u64);
 
 /// Reads the stamp; inside a transaction this is its first read, so the
 /// stamp is that of the transaction's snapshot.
 pub(crate) fn stamp(c: &Connection) -> Result<Stamp, KmsError> {
-    c.prepare_cached("SELECT (SELECT data_version FROM pragma_data_version()), total_changes()")
-        .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(db)
+    let version = c
+        .prepare_cached("PRAGMA data_version")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(db)?;
+    Ok((version, c.total_changes()))
 }
 
 /// The entries, and the stamp and time range they are good for.
