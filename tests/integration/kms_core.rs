@@ -1609,7 +1609,9 @@ fn a_handle_sees_every_change_another_handle_commits_at_once() {
         assert_eq!(gen("alias/app").unwrap().key_id, a.arn);
         assert_eq!(blob_version(&gen(&a.key_id).unwrap().ciphertext_blob), 1);
     }
-    let id = |k: &KeyMetadata| KeyIdRequest { key_id: k.key_id.clone() };
+    let id = |k: &KeyMetadata| KeyIdRequest {
+        key_id: k.key_id.clone(),
+    };
 
     other.disable_key(&id(&a)).unwrap();
     kind(gen("alias/app"), KmsErrorKind::DisabledException);
