@@ -64,8 +64,8 @@ cd "$work"
 in=$work/input.bin
 echo "compare: making a random input of $(numfmt --to=iec "$size") in $work"
 head -c "$size" /dev/urandom > "$in"
-head -c 32 /dev/urandom > key.bin
-head -c 32 /dev/urandom > key2.bin
+head -c 32 /dev/urandom > key.bin && chmod 600 key.bin
+head -c 32 /dev/urandom > key2.bin && chmod 600 key2.bin
 keyargs=(-w provider=raw-aes key="$work/key.bin" namespace=compare name=aes-256)
 # The rewrap rows open with key.bin and seal with key2.bin.
 unwrapargs=(-u provider=raw-aes key="$work/key.bin" namespace=compare name=aes-256)
