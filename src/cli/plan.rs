@@ -491,9 +491,14 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
         Shape::Single(_) => 0,
         Shape::Tree { .. } => super::stale::clean(&common.output),
     };
+    // The output directory of the files listed next, if it does not exist:
+    // nothing in it can, so its files' outputs need no look (a new tree of
+    // thousands of files saves as many system calls).
+    let mut missing_dir: Option<PathBuf> = None;
     for step in plan.steps(Some(ui)) {
         let job = match step? {
             Step::Dir(d) => {
+                missing_dir = fs::symlink_metadata(&d).is_err().then(|| d.clone());
                 stale += super::stale::clean(&d);
                 if !remember_all {
                     seen.clear();
@@ -529,6 +534,9 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
                 job.input_name(),
                 dest.display()
             )));
+        }
+        if missing_dir.as_deref().is_some_and(|m| dest.parent() == Some(m)) {
+            continue;
         }
         let Ok(meta) = fs::metadata(dest) else { continue };
         if let Source::File(src) = &job.source {
