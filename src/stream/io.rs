@@ -192,9 +192,22 @@ pub fn decrypt_stream(
     mut writer: impl Write,
 ) -> Result<StreamSummary> {
     let mut dec = Decryptor::new(keyring, opts.clone());
-    let mut input = vec![0u8; IO_CHUNK];
+    // Reads start small and grow: a small message does not pay for zeroing
+    // a 1 MiB buffer, a large one still goes through in 1 MiB reads.
+    let mut input = ReadBuf::new(1, IO_CHUNK);
     let mut counts = Counts::default();
-    decrypt_to_end(&mut dec, &mut reader, &mut writer, &mut input, &mut counts)?;
+    let mut out = Zeroizing::new(Vec::new());
+    loop {
+        let (data, _) = input.fill(&mut reader)?;
+        if data.is_empty() {
+            break;
+        }
+        dec.update(data, &mut out)?;
+        emit(&mut writer, &out, &mut counts)?;
+        out.clear();
+    }
+    dec.finish()?;
+    writer.flush()?;
     let header = dec
         .header()
         .cloned()
