@@ -292,7 +292,8 @@ impl<W: Write> Write for EncryptingWriter<W> {
 pub struct DecryptingReader<'k, R: Read> {
     dec: Decryptor<'k>,
     inner: R,
-    input: Vec<u8>,
+    /// Starts small and grows: a small message costs no 1 MiB buffer.
+    input: ReadBuf,
     plain: Zeroizing<Vec<u8>>,
     pos: usize,
     finished: bool,
@@ -304,7 +305,7 @@ impl<'k, R: Read> DecryptingReader<'k, R> {
         DecryptingReader {
             dec: Decryptor::new(keyring, opts),
             inner,
-            input: vec![0u8; IO_CHUNK],
+            input: ReadBuf::new(1, IO_CHUNK),
             plain: Zeroizing::new(Vec::new()),
             pos: 0,
             finished: false,
@@ -325,14 +326,12 @@ impl<R: Read> Read for DecryptingReader<'_, R> {
             }
             self.plain.clear();
             self.pos = 0;
-            let n = read_full(&mut self.inner, &mut self.input)?;
-            if n == 0 {
+            let (data, _) = self.input.fill(&mut self.inner)?;
+            if data.is_empty() {
                 self.dec.finish().map_err(into_io)?;
                 self.finished = true;
             } else {
-                self.dec
-                    .update(&self.input[..n], &mut self.plain)
-                    .map_err(into_io)?;
+                self.dec.update(data, &mut self.plain).map_err(into_io)?;
             }
         }
         let n = buf.len().min(self.plain.len() - self.pos);
