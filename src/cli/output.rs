@@ -379,8 +379,8 @@ impl FileOutput {
 /// A file output whose bytes are all written to its temporary file, which is
 /// neither synced nor renamed yet. Directory runs collect many of these and
 /// make them durable together ([`commit_all`]): one filesystem sync for the
-/// lot, then the renames, then one sync per directory, instead of a file sync
-/// and a directory sync for each file. Dropped, it removes its temporary file.
+/// lot, then the renames, then one more sync for the renames, instead of a
+/// file sync and a directory sync for each file. Dropped, it removes its temporary file.
 pub struct Finished {
     /// `None` once renamed.
     tmp: Option<tempfile::TempPath>,

@@ -351,15 +351,30 @@ impl KmsCore {
         field: &str,
         allow_alias: bool,
     ) -> Result<KeyRow, KmsError> {
-        let key_id = match parse_key_ref(&self.identity, id, field, allow_alias)? {
-            KeyRef::Key(k) => k,
-            KeyRef::Alias(a) => {
-                store::get_alias(c, &a)?
-                    .ok_or_else(|| self.alias_not_found(&a))?
-                    .target_key_id
-            }
-        };
+        let key_id = self.key_id_of(id, field, allow_alias, |a| self.alias_key_id(c, &a))?;
         self.key_by_id(c, &key_id)
+    }
+
+    /// The key id an identifier names: as given for a key id or key ARN, or
+    /// through `alias_target` for an alias.
+    pub(crate) fn key_id_of(
+        &self,
+        id: &str,
+        field: &str,
+        allow_alias: bool,
+        alias_target: impl FnOnce(String) -> Result<String, KmsError>,
+    ) -> Result<String, KmsError> {
+        match parse_key_ref(&self.identity, id, field, allow_alias)? {
+            KeyRef::Key(k) => Ok(k),
+            KeyRef::Alias(a) => alias_target(a),
+        }
+    }
+
+    /// The key an alias points to.
+    pub(crate) fn alias_key_id(&self, c: &Connection, alias: &str) -> Result<String, KmsError> {
+        Ok(store::get_alias(c, alias)?
+            .ok_or_else(|| self.alias_not_found(alias))?
+            .target_key_id)
     }
 
     pub(crate) fn alias_not_found(&self, alias: &str) -> KmsError {

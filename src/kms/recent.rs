@@ -18,14 +18,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::ops::Deref;
 
 use rusqlite::Connection;
 
 use super::core::KmsCore;
 use super::error::KmsError;
-use super::ids::{parse_key_ref, KeyRef};
-use super::store::{self, db, KeyRow};
+use super::store::{db, KeyRow};
 use crate::crypto::Secret;
 
 /// Entries kept at most; past this they are all dropped (a store with many
@@ -109,38 +109,25 @@ impl Reader<'_> {
         field: &str,
         allow_alias: bool,
     ) -> Result<KeyRow, KmsError> {
-        let key_id = match parse_key_ref(&core.identity, id, field, allow_alias)? {
-            KeyRef::Key(k) => k,
-            KeyRef::Alias(a) => {
-                let known = self.recent.borrow().aliases.get(&a).cloned();
-                match known {
-                    Some(k) => k,
-                    None => {
-                        let k = store::get_alias(self.conn, &a)?
-                            .ok_or_else(|| core.alias_not_found(&a))?
-                            .target_key_id;
-                        let mut recent = self.recent.borrow_mut();
-                        recent.make_room();
-                        recent.aliases.insert(a, k.clone());
-                        k
-                    }
-                }
-            }
-        };
+        let key_id = core.key_id_of(id, field, allow_alias, |a| {
+            self.kept(
+                |r| &mut r.aliases,
+                a.clone(),
+                || core.alias_key_id(self.conn, &a).map(Some),
+            )?
+            .ok_or(KmsError::internal("an alias target went missing"))
+        })?;
         self.key_by_id(core, &key_id)
     }
 
     /// [`KmsCore::key_by_id`], answered from the entries where it can be.
     pub(crate) fn key_by_id(&self, core: &KmsCore, key_id: &str) -> Result<KeyRow, KmsError> {
-        let known = self.recent.borrow().rows.get(key_id).cloned();
-        if let Some(row) = known {
-            return Ok(row);
-        }
-        let row = core.key_by_id(self.conn, key_id)?;
-        let mut recent = self.recent.borrow_mut();
-        recent.make_room();
-        recent.rows.insert(key_id.to_owned(), row.clone());
-        Ok(row)
+        self.kept(
+            |r| &mut r.rows,
+            key_id.to_owned(),
+            || core.key_by_id(self.conn, key_id).map(Some),
+        )?
+        .ok_or(KmsError::internal("a key row went missing"))
     }
 
     /// [`KmsCore::material`], answered from the entries where it can be.
@@ -150,17 +137,29 @@ impl Reader<'_> {
         row: &KeyRow,
         version: u32,
     ) -> Result<Option<Secret>, KmsError> {
-        let at = (row.key_id.clone(), version);
-        let known = self.recent.borrow().materials.get(&at).cloned();
-        if let Some(m) = known {
-            return Ok(Some(m));
+        self.kept(
+            |r| &mut r.materials,
+            (row.key_id.clone(), version),
+            || core.material(self.conn, row, version),
+        )
+    }
+
+    /// The entry for `key` in the map `map` picks, or else what `fetch`
+    /// reads from the store, kept for the next request (`None` is not kept).
+    fn kept<K: Hash + Eq, V: Clone>(
+        &self,
+        map: fn(&mut Recent) -> &mut HashMap<K, V>,
+        key: K,
+        fetch: impl FnOnce() -> Result<Option<V>, KmsError>,
+    ) -> Result<Option<V>, KmsError> {
+        let known = map(&mut self.recent.borrow_mut()).get(&key).cloned();
+        if known.is_some() {
+            return Ok(known);
         }
-        let Some(m) = core.material(self.conn, row, version)? else {
-            return Ok(None);
-        };
+        let Some(v) = fetch()? else { return Ok(None) };
         let mut recent = self.recent.borrow_mut();
         recent.make_room();
-        recent.materials.insert(at, m.clone());
-        Ok(Some(m))
+        map(&mut recent).insert(key, v.clone());
+        Ok(Some(v))
     }
 }

@@ -252,8 +252,10 @@ fn killed_encryption_and_decryption_never_leave_a_partial_file() {
 
 // ---------------------------------------------------------------- directories
 
-/// Small files in the tree of the directory test, and one larger one.
-const TREE_FILES: usize = 700;
+/// Small files in the tree of the directory test, and one larger one: more
+/// than two of the CLI's batches (`cli::batch::BATCH_FILES`, 1,024), so that
+/// kills land while one batch is committed and the next is written.
+const TREE_FILES: usize = 2_500;
 const TREE_LARGE: usize = 6 << 20;
 const TREE_ROUNDS: usize = 12;
 
