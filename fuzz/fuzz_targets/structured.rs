@@ -13,7 +13,9 @@
 //!   when it is well formed by the format's rules (frames numbered from 1,
 //!   regular frames of exactly the frame length, one final frame of at most
 //!   the frame length at the end, the footer exactly when the suite signs,
-//!   nothing cut, flipped or added), decrypting it to the frames' contents;
+//!   nothing cut, flipped or added), decrypting it to the frames' contents.
+//!   A cut can make a message well formed: an unsigned one cut just after
+//!   its final frame is whole, whatever the input put after that frame;
 //! * whatever a failing run released (streaming or pipeline) is a prefix of
 //!   the plaintext of the frames that lie whole before the first fault, and
 //!   for signing suites never includes the final frame.
@@ -143,6 +145,10 @@ fn build(inp: &Input) -> Option<Built> {
     // and lengths; the final frame counts only where no signature follows.
     let mut good: Vec<(usize, usize)> = Vec::new();
     let mut good_run = true;
+    // For unsigned suites, where a well-formed message of these frames ends
+    // (just after its final frame) and its plaintext's length: a cut there
+    // drops whatever the input put after it and leaves a whole message.
+    let mut unsigned_end: Option<(usize, usize)> = None;
     let mut seq = 0u32;
     let mut ended = false;
     for f in inp.frames.iter().take(40) {
@@ -174,6 +180,9 @@ fn build(inp: &Input) -> Option<Built> {
         }
         if good_run && (!f.is_final || !suite.is_signing()) {
             good.push((forger.bytes().len(), content.len()));
+            if f.is_final {
+                unsigned_end = Some((forger.bytes().len(), plaintext.len() + content.len()));
+            }
         }
         if f.is_final {
             ended = true;
@@ -224,9 +233,15 @@ fn build(inp: &Input) -> Option<Built> {
     };
     let releasable = plaintext[..releasable_len].to_vec();
     let well_formed = whole && message.len() == complete && !flipped;
+    let cut_at_end =
+        matches!(inp.fault, Fault::Cut(_)) && unsigned_end.is_some_and(|(end, _)| end == fault_at);
+    let expect = match unsigned_end {
+        Some((_, len)) if cut_at_end => Some(plaintext[..len].to_vec()),
+        _ => well_formed.then_some(plaintext),
+    };
     Some(Built {
         message,
-        expect: well_formed.then_some(plaintext),
+        expect,
         releasable,
     })
 }
