@@ -202,7 +202,8 @@ struct CommonArgs {
     #[arg(long)]
     decode: bool,
 
-    /// Threads that seal or open frames (default: the available cores); 1 runs single-threaded.
+    /// Threads that seal or open frames (default: the available cores); 1 seals or opens a
+    /// file's frames on one thread. A directory run has four files in flight per thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
 }
