@@ -138,7 +138,7 @@ pub fn run(
         });
     }
     // Empty directories of the input trees are mirrored too, once every file made it.
-    for step in plan.steps(None) {
+    for step in plan.steps(None, false) {
         if let Step::Dir(d) = step? {
             fs::create_dir_all(&d).map_err(|e| CliError::io(format!("cannot create {}", d.display()), e))?;
         }
@@ -159,7 +159,7 @@ fn dispatch(
     record: &mut Record,
 ) -> Result<(), CliError> {
     let stopped = || CliError::io("a directory run", io::Error::other("its workers stopped"));
-    let mut steps = plan.steps(None);
+    let mut steps = plan.steps(None, false);
     let mut walking = true;
     let (mut next, mut oldest) = (0u64, 0u64);
     let mut chunk: Vec<Job> = Vec::with_capacity(CHUNK_FILES);

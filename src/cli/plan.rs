@@ -86,7 +86,8 @@ pub struct Plan {
     suffix: Option<String>,
     /// How many files the checked plan processes.
     pub files: u64,
-    /// Total input bytes, if every input is a file.
+    /// Total input bytes, if every input is a file and a progress bar may
+    /// show them (see [`check`]).
     pub total_size: Option<u64>,
     /// `--skip-existing`: jobs whose output file exists are not run.
     pub skip_existing: bool,
@@ -135,14 +136,17 @@ impl Plan {
 
     /// The steps of the plan, in order: each input in turn, each tree in name
     /// order (a directory's files before its subdirectories). `ui` gets the
-    /// notes about skipped entries; `None` makes a later walk: quiet, and
-    /// without the jobs' sizes (the first walk counted them).
-    pub fn steps<'a>(&'a self, ui: Option<&'a Ui>) -> Steps<'a> {
+    /// notes about skipped entries (`None`: a later walk, quiet). With
+    /// `sizes`, every file of a tree is looked up for its size, a system call
+    /// per file; without, a regular file is known from its directory entry
+    /// alone and its job has no size.
+    pub fn steps<'a>(&'a self, ui: Option<&'a Ui>, sizes: bool) -> Steps<'a> {
         Steps {
             plan: self,
             next_input: 0,
             walk: Walk::default(),
             ui,
+            sizes,
         }
     }
 }
@@ -153,6 +157,7 @@ pub struct Steps<'a> {
     next_input: usize,
     walk: Walk,
     ui: Option<&'a Ui>,
+    sizes: bool,
 }
 
 /// The state of a walk through one input tree.
@@ -229,9 +234,8 @@ impl Steps<'_> {
                 continue;
             }
             let dest = || Dest::File(out.join(output_name(&name, mode, suffix)));
-            // A later walk needs no sizes (the first counted them), and the
-            // directory entry already says what a regular file is.
-            if self.ui.is_none() && kind.is_file() {
+            // The directory entry already says what a regular file is.
+            if !self.sizes && kind.is_file() {
                 self.walk.files.push(Job {
                     source: Source::File(path),
                     dest: dest(),
@@ -472,7 +476,9 @@ fn ends_with_separator(p: &Path) -> bool {
 /// Checks every output before anything is written: none may be its own
 /// input, a directory, the metadata output, or (without `--force`) an
 /// existing file, and no two inputs may map to the same output. Counts the
-/// files and their bytes on the way.
+/// files on the way, and their bytes when a progress bar may show them: the
+/// bytes cost a look at every file of a tree (5,000 files: 15 ms of a 0.2 s
+/// run with cached inputs, 30 ms read from disk), which the bar alone uses.
 ///
 /// Two inputs of one tree can only meet in one output directory, so within a
 /// tree the names are compared a directory at a time (memory stays that of
@@ -495,7 +501,7 @@ fn check(plan: &mut Plan, common: &CommonArgs, ui: &Ui) -> Result<(), CliError> 
     // nothing in it can, so its files' outputs need no look (a new tree of
     // thousands of files saves as many system calls).
     let mut missing_dir: Option<PathBuf> = None;
-    for step in plan.steps(Some(ui)) {
+    for step in plan.steps(Some(ui), ui.may_show_progress()) {
         let job = match step? {
             Step::Dir(d) => {
                 missing_dir = fs::symlink_metadata(&d).is_err().then(|| d.clone());
@@ -658,6 +664,47 @@ mod tests {
             name("a.txt.encrypted", Op::Rewrap, Some(".new")),
             "a.txt.encrypted.new"
         );
+    }
+
+    /// The walk looks files up for their sizes only when asked: a tree's jobs
+    /// carry their input sizes then, and none otherwise, with the same jobs.
+    #[test]
+    fn a_walk_gives_sizes_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        fs::write(tree.join("a"), [0u8; 3]).unwrap();
+        fs::write(tree.join("sub/b"), [0u8; 5]).unwrap();
+        let plan = Plan {
+            shape: Shape::Tree {
+                inputs: vec![(tree, dir.path().join("out"))],
+            },
+            mode: Op::Encrypt,
+            suffix: None,
+            files: 0,
+            total_size: None,
+            skip_existing: false,
+            skipped: 0,
+        };
+        let jobs = |sizes| -> Vec<(PathBuf, Option<u64>)> {
+            plan.steps(None, sizes)
+                .filter_map(|s| match s.unwrap() {
+                    Step::File(Job {
+                        source: Source::File(p),
+                        size,
+                        ..
+                    }) => Some((p, size)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let with = jobs(true);
+        let sizes: Vec<_> = with.iter().map(|(_, s)| *s).collect();
+        assert_eq!(sizes, [Some(3), Some(5)]);
+        let without = jobs(false);
+        assert!(without.iter().all(|(_, s)| s.is_none()), "{without:?}");
+        let paths = |j: &[(PathBuf, Option<u64>)]| j.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(&with), paths(&without));
     }
 
     #[test]

@@ -92,10 +92,16 @@ impl Ui {
         }
     }
 
+    /// Whether a progress bar could be shown at all: stderr is a terminal and
+    /// not `-q`.
+    pub fn may_show_progress(&self) -> bool {
+        !self.quiet && io::stderr().is_terminal()
+    }
+
     /// Starts progress over `total` bytes (`None`: unknown, a spinner). The
-    /// returned handle is inert unless `wanted`, stderr is a terminal and not `-q`.
+    /// returned handle is inert unless `wanted` and [`Ui::may_show_progress`].
     pub fn progress(&self, total: Option<u64>, wanted: bool) -> Progress {
-        if !wanted || self.quiet || !io::stderr().is_terminal() {
+        if !wanted || !self.may_show_progress() {
             return Progress {
                 bar: None,
                 stop: None,
